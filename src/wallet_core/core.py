@@ -1,0 +1,80 @@
+"""The assembled core: every use case wired to one set of ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wallet_core.list_cache import TransactionListCache
+from wallet_core.money import Currencies
+from wallet_core.ports import (
+    Cache,
+    Clock,
+    IdGenerator,
+    MessageRenderer,
+    Notifier,
+    PasswordHasher,
+    SecretHasher,
+    Storage,
+    TokenIssuer,
+)
+from wallet_core.services.audit import AuditService
+from wallet_core.services.auth import AuthService
+from wallet_core.services.cashouts import CashOutService
+from wallet_core.services.context import Context, Policy
+from wallet_core.services.deposits import DepositService
+from wallet_core.services.expiry import ExpiryService
+from wallet_core.services.idempotency import IdempotencyService
+from wallet_core.services.notifications import NotificationService
+from wallet_core.services.transfers import TransferService
+from wallet_core.services.wallets import WalletService
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCore:
+    ctx: Context
+    auth: AuthService
+    wallets: WalletService
+    transfers: TransferService
+    cashouts: CashOutService
+    deposits: DepositService
+    expiry: ExpiryService
+    audit: AuditService
+    idempotency: IdempotencyService
+    notifications: NotificationService
+
+
+def build_core(
+    *,
+    storage: Storage,
+    cache: Cache,
+    clock: Clock,
+    ids: IdGenerator,
+    password_hasher: PasswordHasher,
+    tokens: TokenIssuer,
+    secret_hasher: SecretHasher,
+    renderer: MessageRenderer,
+    notifier: Notifier,
+    currencies: Currencies | None = None,
+    policy: Policy | None = None,
+    cache_ttl_seconds: int = 900,
+) -> WalletCore:
+    ctx = Context(
+        storage=storage,
+        clock=clock,
+        ids=ids,
+        currencies=currencies or Currencies.default(),
+        list_cache=TransactionListCache(cache, cache_ttl_seconds),
+        policy=policy or Policy(),
+    )
+    return WalletCore(
+        ctx=ctx,
+        auth=AuthService(ctx, password_hasher, tokens),
+        wallets=WalletService(ctx),
+        transfers=TransferService(ctx),
+        cashouts=CashOutService(ctx, secret_hasher),
+        deposits=DepositService(ctx),
+        expiry=ExpiryService(ctx),
+        audit=AuditService(ctx),
+        idempotency=IdempotencyService(ctx),
+        notifications=NotificationService(ctx, renderer, notifier),
+    )

@@ -1,0 +1,300 @@
+"""The double-entry ledger: accounts with four totals, two-phase transfers, immutable entries.
+
+Every wallet feature is one of four movements (see LEDGER.md): ``open_pending`` (hold),
+``post_pending`` (settle a hold), ``void_pending`` (release a hold) and ``post_direct``
+(a deposit, born completed). Each returns the new account states and the entries that explain
+them, so that every account's totals can be recomputed from entries alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from wallet_core.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerInvariantViolated,
+    NotPending,
+    SameWallet,
+)
+from wallet_core.money import MAX_MINOR_TOTAL
+
+
+class AccountKind(StrEnum):
+    WALLET = "wallet"
+    SYSTEM = "system"
+
+
+class FundingSource(StrEnum):
+    PAYSEND = "paysend"
+    BLF_ATM = "blf_atm"
+    INTERNAL = "internal"
+    MANUAL = "manual"
+
+
+class TransferType(StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    TRANSFER = "transfer"
+
+
+class TransferStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not TransferStatus.PENDING
+
+
+VOID_STATUSES = frozenset(
+    {
+        TransferStatus.REJECTED,
+        TransferStatus.CANCELLED,
+        TransferStatus.EXPIRED,
+        TransferStatus.FAILED,
+    }
+)
+
+
+class Column(StrEnum):
+    """The four totals an account keeps; an entry moves exactly one of them."""
+
+    DEBITS_POSTED = "debits_posted"
+    CREDITS_POSTED = "credits_posted"
+    DEBITS_PENDING = "debits_pending"
+    CREDITS_PENDING = "credits_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A wallet (owned by a user, may not go below zero) or a system account (may go negative)."""
+
+    id: UUID
+    kind: AccountKind
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    owner_id: UUID | None = None
+    owner_username: str | None = None
+    source: FundingSource | None = None
+    is_active: bool = True
+    debits_posted: int = 0
+    credits_posted: int = 0
+    debits_pending: int = 0
+    credits_pending: int = 0
+
+    @property
+    def is_wallet(self) -> bool:
+        return self.kind is AccountKind.WALLET
+
+    @property
+    def balance(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def held(self) -> int:
+        return self.debits_pending
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    @property
+    def pending_incoming(self) -> int:
+        return self.credits_pending
+
+    def total(self, column: Column) -> int:
+        value: int = getattr(self, column.value)
+        return value
+
+    def moved(self, column: Column, delta: int, now: datetime) -> Account:
+        new = self.total(column) + delta
+        if new < 0 or new >= MAX_MINOR_TOTAL:
+            raise LedgerInvariantViolated(f"{column} of account {self.id} would become {new}")
+        return replace(self, **{column.value: new}, updated_at=now)  # type: ignore[arg-type]
+
+    def check_invariants(self) -> None:
+        """A wallet never has a negative available balance; totals are never negative."""
+        if min(self.debits_posted, self.credits_posted, self.debits_pending) < 0:
+            raise LedgerInvariantViolated(f"negative total on account {self.id}")
+        if self.credits_pending < 0:
+            raise LedgerInvariantViolated(f"negative total on account {self.id}")
+        if self.is_wallet and self.available < 0:
+            raise LedgerInvariantViolated(f"wallet {self.id} would be overdrawn")
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One side of a transaction as clients see it."""
+
+    user_id: UUID
+    username: str
+    wallet_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A movement between two accounts: a deposit, a transfer or a cash-out (withdrawal)."""
+
+    id: UUID
+    type: TransferType
+    status: TransferStatus
+    amount: int
+    currency: str
+    funding_source: FundingSource
+    debit_account_id: UUID
+    credit_account_id: UUID
+    reference: str
+    created_at: datetime
+    updated_at: datetime
+    sender: Party | None = None
+    recipient: Party | None = None
+    description: str = ""
+    provider_id: str | None = None
+    expires_at: datetime | None = None
+    completed_at: datetime | None = None
+    code_digest: str | None = None
+    failed_attempts: int = 0
+
+    @property
+    def wallet_id(self) -> UUID:
+        """The customer wallet the transaction is about: the sender's, or a deposit's target."""
+        party = self.sender or self.recipient
+        if party is None:  # pragma: no cover - every transaction has a customer side
+            raise LedgerInvariantViolated(f"transfer {self.id} has no party")
+        return party.wallet_id
+
+    @property
+    def counterparty_wallet_id(self) -> UUID | None:
+        if self.sender is not None and self.recipient is not None:
+            return self.recipient.wallet_id
+        return None
+
+    @property
+    def party_user_ids(self) -> tuple[UUID, ...]:
+        ids = [p.user_id for p in (self.sender, self.recipient) if p is not None]
+        return tuple(dict.fromkeys(ids))
+
+    def is_due(self, now: datetime) -> bool:
+        return (
+            self.status is TransferStatus.PENDING
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    def finish(self, status: TransferStatus, now: datetime) -> Transfer:
+        """The one state change a transfer ever makes: pending -> a terminal state."""
+        if self.status is not TransferStatus.PENDING:
+            raise NotPending(f"Transaction {self.reference} is {self.status.value}, not pending.")
+        if status is TransferStatus.PENDING:
+            raise LedgerInvariantViolated("a transfer can only leave the pending state")
+        completed_at = now if status is TransferStatus.COMPLETED else None
+        return replace(self, status=status, updated_at=now, completed_at=completed_at)
+
+    def with_failed_attempt(self, now: datetime) -> Transfer:
+        return replace(self, failed_attempts=self.failed_attempts + 1, updated_at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One immutable line of the ledger: ``delta`` applied to one total of one account."""
+
+    id: UUID
+    transfer_id: UUID
+    account_id: UUID
+    column: Column
+    delta: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """What a ledger operation decided: the new account states and the entries explaining them."""
+
+    accounts: tuple[Account, ...]
+    lines: tuple[tuple[UUID, Column, int], ...]
+
+    def entries(self, transfer_id: UUID, ids: Sequence[UUID], now: datetime) -> list[Entry]:
+        return [
+            Entry(entry_id, transfer_id, account_id, column, delta, now)
+            for entry_id, (account_id, column, delta) in zip(ids, self.lines, strict=True)
+        ]
+
+
+def _check_pair(debit: Account, credit: Account, amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidAmount("The amount must be a positive integer of minor units.")
+    if debit.id == credit.id:
+        raise SameWallet("The source and destination wallet are the same.")
+    if debit.currency != credit.currency:
+        raise CurrencyMismatch(f"Cannot move {debit.currency} into a {credit.currency} wallet.")
+
+
+def _apply(now: datetime, lines: Sequence[tuple[Account, Column, int]]) -> Movement:
+    accounts: dict[UUID, Account] = {}
+    for account, column, delta in lines:
+        current = accounts.get(account.id, account)
+        accounts[account.id] = current.moved(column, delta, now)
+    for account in accounts.values():
+        account.check_invariants()
+    return Movement(
+        accounts=tuple(accounts.values()),
+        lines=tuple((a.id, c, d) for a, c, d in lines),
+    )
+
+
+def open_pending(debit: Account, credit: Account, amount: int, now: datetime) -> Movement:
+    """Hold ``amount`` on ``debit`` and show it as pending on ``credit``."""
+    _check_pair(debit, credit, amount)
+    if debit.is_wallet and debit.available < amount:
+        raise InsufficientFunds(
+            f"Insufficient funds: available {debit.available}, requested {amount} (minor units)"
+        )
+    return _apply(
+        now,
+        [(debit, Column.DEBITS_PENDING, amount), (credit, Column.CREDITS_PENDING, amount)],
+    )
+
+
+def post_pending(debit: Account, credit: Account, amount: int, now: datetime) -> Movement:
+    """Settle a hold: the pending amounts become posted ones, atomically on both sides."""
+    _check_pair(debit, credit, amount)
+    return _apply(
+        now,
+        [
+            (debit, Column.DEBITS_PENDING, -amount),
+            (debit, Column.DEBITS_POSTED, amount),
+            (credit, Column.CREDITS_PENDING, -amount),
+            (credit, Column.CREDITS_POSTED, amount),
+        ],
+    )
+
+
+def void_pending(debit: Account, credit: Account, amount: int, now: datetime) -> Movement:
+    """Release a hold; nothing else moves."""
+    _check_pair(debit, credit, amount)
+    return _apply(
+        now,
+        [(debit, Column.DEBITS_PENDING, -amount), (credit, Column.CREDITS_PENDING, -amount)],
+    )
+
+
+def post_direct(debit: Account, credit: Account, amount: int, now: datetime) -> Movement:
+    """A single-phase posted movement (deposits)."""
+    _check_pair(debit, credit, amount)
+    if debit.is_wallet and debit.available < amount:
+        raise InsufficientFunds("Insufficient funds.")
+    return _apply(
+        now,
+        [(debit, Column.DEBITS_POSTED, amount), (credit, Column.CREDITS_POSTED, amount)],
+    )

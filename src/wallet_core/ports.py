@@ -1,0 +1,285 @@
+"""The ports the core owns. Adapters implement them; use cases depend only on these."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
+from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
+from wallet_core.records import IdempotencyRecord, OutboxEvent, RefreshToken
+from wallet_core.users import User
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID:
+        """A UUIDv7: unique, and sorting by creation time."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    async def burn(self, password: str) -> None:
+        """Spend the time of one verification, so unknown users answer as slowly as known ones."""
+        ...
+
+
+class SecretHasher(Protocol):
+    """Keyed, deterministic digest for one-time secrets (withdrawal codes), so they can be looked
+    up without being stored."""
+
+    def digest(self, secret: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: UUID
+    email: str
+    is_staff: bool
+    token_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAccessToken:
+    token: str
+    expires_in: int
+
+
+class TokenIssuer(Protocol):
+    def issue_access(self, user: User, now: datetime) -> IssuedAccessToken: ...
+
+    def verify_access(self, token: str, now: datetime) -> AccessClaims:
+        """Raise ``NotAuthenticated`` on anything but a valid, unexpired access token."""
+        ...
+
+
+class Cache(Protocol):
+    """A best-effort byte cache. Adapters swallow outages: a miss is always a safe answer."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+    async def incr(self, keys: Sequence[str]) -> bool:
+        """Increment counters; False when the cache could not be reached."""
+        ...
+
+
+# Storage ----------------------------------------------------------------------------------------
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Raise ``AlreadyExists`` when the email, username or phone number is taken."""
+        ...
+
+    async def update(self, user: User) -> None: ...
+
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def find_by_login(self, login: str) -> User | None:
+        """By email or username, case-insensitively."""
+        ...
+
+    async def find_by_phone(self, phone_number: str) -> User | None: ...
+
+    async def find_by_username(self, username: str) -> User | None: ...
+
+    async def search(self, query: UserQuery) -> list[User]: ...
+
+    async def count(self, query: UserQuery) -> int: ...
+
+
+class AccountRepository(Protocol):
+    async def add(self, account: Account) -> None:
+        """Raise ``AlreadyExists`` for a second wallet of one user in one currency."""
+        ...
+
+    async def get(self, account_id: UUID) -> Account | None: ...
+
+    async def lock(self, account_ids: Iterable[UUID]) -> dict[UUID, Account]:
+        """Load and lock the accounts for the rest of the unit of work, in id order."""
+        ...
+
+    async def save(self, accounts: Sequence[Account]) -> None:
+        """Persist new totals/flags of accounts previously locked in this unit of work."""
+        ...
+
+    async def wallets_of(self, user_id: UUID) -> list[Account]:
+        """The user's wallets, oldest first."""
+        ...
+
+    async def wallet_of(self, user_id: UUID, currency: str) -> Account | None: ...
+
+    async def system_account(self, source: FundingSource, currency: str) -> Account:
+        """The system account of a funding source in a currency, created on first use."""
+        ...
+
+    async def search(self, query: WalletQuery) -> list[Account]: ...
+
+    async def count(self, query: WalletQuery) -> int: ...
+
+    async def all_accounts(self) -> list[Account]: ...
+
+
+class TransferRepository(Protocol):
+    async def add(self, transfer: Transfer) -> None: ...
+
+    async def update(self, transfer: Transfer) -> None: ...
+
+    async def get(self, transfer_id: UUID) -> Transfer | None: ...
+
+    async def lock(self, transfer_id: UUID) -> Transfer | None: ...
+
+    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None: ...
+
+    async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
+        """Insert a provider deposit unless its (source, provider id) exists; False if it did."""
+        ...
+
+    async def withdrawals_of(
+        self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
+    ) -> list[Transfer]:
+        """Cash-outs of these wallets (locked), by code digest or all pending ones."""
+        ...
+
+    async def lock_due(self, now: datetime, limit: int) -> list[Transfer]:
+        """Pending transfers past their expiry, locked, skipping rows others hold."""
+        ...
+
+    async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
+        """Per account, the amounts of pending transfers it is debited and credited by."""
+        ...
+
+    async def search(self, query: TransactionQuery) -> list[Transfer]: ...
+
+    async def count(self, query: TransactionQuery) -> int: ...
+
+
+class EntryRepository(Protocol):
+    async def add_many(self, entries: Sequence[Entry]) -> None: ...
+
+    async def totals(self) -> dict[UUID, dict[Column, int]]:
+        """Per account, the sum of entry deltas for each column (for the audit)."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def lock_by_digest(self, token_digest: str) -> RefreshToken | None: ...
+
+    async def mark_rotated(self, token_id: UUID, at: datetime) -> None: ...
+
+    async def revoke_family(self, family_id: UUID, at: datetime) -> None: ...
+
+    async def revoke_all_of(self, user_id: UUID, at: datetime) -> None: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def insert_if_absent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Insert the in-flight record; if the key exists, return the existing one instead."""
+        ...
+
+    async def replace(self, existing: IdempotencyRecord, new: IdempotencyRecord) -> bool:
+        """Take over an expired/abandoned record; False if someone else changed it first."""
+        ...
+
+    async def complete(self, record: IdempotencyRecord) -> bool:
+        """Store the outcome, only if the claim is still ours; False otherwise."""
+        ...
+
+    async def release(self, record: IdempotencyRecord) -> None:
+        """Drop our in-flight claim (the request failed for reasons of ours: retry allowed)."""
+        ...
+
+    async def delete_expired(self, now: datetime, limit: int) -> int: ...
+
+
+class OutboxRepository(Protocol):
+    async def add_many(self, events: Sequence[OutboxEvent]) -> None: ...
+
+    async def lock_undispatched(self, limit: int) -> list[OutboxEvent]:
+        """Events not yet handed to the queue, oldest first, skipping rows others hold."""
+        ...
+
+    async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None: ...
+
+    async def lock_for_delivery(self, event_id: UUID) -> OutboxEvent | None: ...
+
+    async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None: ...
+
+    async def record_attempt(self, event_id: UUID) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction and the repositories that work inside it."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def transfers(self) -> TransferRepository: ...
+
+    @property
+    def entries(self) -> EntryRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+
+class Storage(Protocol):
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction and commit; roll back if it raises.
+
+        Adapters may run ``work`` again (a bounded number of times) on a serialization failure or
+        deadlock, so ``work`` must have no side effects outside the unit of work.
+        """
+        ...
+
+    async def run_read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run read-only ``work`` (no locks, nothing to commit)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers one rendered message to one address (SMTP, console, memory)."""
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+
+
+class MessageRenderer(Protocol):
+    """Turns an outbox event and its addressee into an email (templates live in adapters)."""
+
+    def render(self, event: OutboxEvent, user: User) -> EmailMessage: ...

@@ -1,0 +1,389 @@
+"""The list/filter/order/paginate model shared by every list endpoint.
+
+Repositories receive a fully parsed query (typed filters, validated ordering, a decoded cursor) and
+return rows; :func:`paginate` turns rows into a :class:`Page` the same way for every list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from wallet_core.errors import FieldError, ValidationFailed
+from wallet_core.ledger import Account, FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.users import User
+
+T = TypeVar("T")
+SortValue = int | str | datetime | bool
+#: Sorts after every real timestamp: where a row has no expiry, it sorts as "never expires".
+NEVER = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    field: str
+    descending: bool = False
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.field
+
+
+def parse_ordering(
+    text: str | None, allowed: Mapping[str, str], default: Sequence[Ordering]
+) -> tuple[Ordering, ...]:
+    """Parse ``"-amount,created_at"``; ``allowed`` maps accepted names (and aliases) to fields."""
+    if text is None or not text.strip():
+        return tuple(default)
+    result: list[Ordering] = []
+    for raw in text.split(","):
+        name = raw.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("-+")
+        if name not in allowed:
+            raise ValidationFailed(
+                f"Unknown ordering {raw.strip()!r}; allowed: {', '.join(sorted(set(allowed)))}",
+                [FieldError("ordering", f"unknown ordering field {name!r}")],
+            )
+        field_name = allowed[name]
+        if any(o.field == field_name for o in result):
+            continue
+        result.append(Ordering(field_name, descending))
+    return tuple(result)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The position after the last row of a page: its sort values and id."""
+
+    values: tuple[SortValue, ...]
+    id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page_size: int = DEFAULT_PAGE_SIZE
+    page: int = 1
+    cursor: Cursor | None = None
+    keyset: bool = False
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.keyset else (self.page - 1) * self.page_size
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    page_size: int
+    count: int | None
+    page: int | None
+    has_next: bool
+    next_cursor: str | None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page is not None and self.page > 1
+
+
+def _ordering_signature(ordering: Sequence[Ordering]) -> str:
+    text = ",".join(str(o) for o in ordering)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _encode_value(value: SortValue) -> object:
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    return value
+
+
+def _decode_value(value: object) -> SortValue:
+    if isinstance(value, dict) and set(value) == {"dt"} and isinstance(value["dt"], str):
+        return datetime.fromisoformat(value["dt"])
+    if isinstance(value, int | str | bool):
+        return value
+    raise ValueError("bad cursor value")
+
+
+def encode_cursor(cursor: Cursor, ordering: Sequence[Ordering]) -> str:
+    payload = {
+        "o": _ordering_signature(ordering),
+        "v": [_encode_value(v) for v in cursor.values],
+        "i": str(cursor.id),
+    }
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, ordering: Sequence[Ordering]) -> Cursor:
+    """Decode a cursor made for the same ordering; anything else is a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        payload = json.loads(raw)
+        if payload["o"] != _ordering_signature(ordering):
+            raise ValueError("cursor made for another ordering")
+        values = tuple(_decode_value(v) for v in payload["v"])
+        if len(values) != len(ordering):
+            raise ValueError("cursor does not fit the ordering")
+        return Cursor(values, UUID(payload["i"]))
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "The cursor is invalid or was made for another ordering.",
+            [FieldError("cursor", "invalid cursor")],
+        ) from exc
+
+
+def page_request(
+    *,
+    page: int | None,
+    page_size: int | None,
+    cursor: str | None,
+    ordering: Sequence[Ordering],
+    keyset: bool = False,
+) -> PageRequest:
+    size = DEFAULT_PAGE_SIZE if page_size is None else page_size
+    errors = []
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        errors.append(FieldError("page_size", f"must be between 1 and {MAX_PAGE_SIZE}"))
+    if page is not None and page < 1:
+        errors.append(FieldError("page", "must be 1 or more"))
+    if page is not None and cursor is not None:
+        errors.append(FieldError("cursor", "use either page or cursor, not both"))
+    if errors:
+        raise ValidationFailed("Invalid pagination parameters.", errors)
+    if cursor is not None:
+        return PageRequest(size, 1, decode_cursor(cursor, ordering), keyset=True)
+    return PageRequest(size, page or 1, None, keyset=keyset and page is None)
+
+
+def paginate(
+    rows: Sequence[T],
+    request: PageRequest,
+    count: int | None,
+    ordering: Sequence[Ordering],
+    sort_key: Callable[[T], tuple[tuple[SortValue, ...], UUID]],
+) -> Page[T]:
+    """``rows`` holds up to ``page_size + 1`` rows: the extra one only says more follow."""
+    items = tuple(rows[: request.page_size])
+    has_next = len(rows) > request.page_size
+    next_cursor = None
+    if has_next and items:
+        values, last_id = sort_key(items[-1])
+        next_cursor = encode_cursor(Cursor(values, last_id), ordering)
+    return Page(
+        items=items,
+        page_size=request.page_size,
+        count=count,
+        page=None if request.keyset else request.page,
+        has_next=has_next,
+        next_cursor=next_cursor,
+    )
+
+
+# Transactions -----------------------------------------------------------------------------------
+
+TRANSACTION_ORDERINGS: Mapping[str, str] = {
+    "amount": "amount",
+    "created_at": "created_at",
+    "expiry_time": "expiry_time",
+    "type": "type",
+    "transaction_type": "type",
+    "status": "status",
+    "sender_username": "sender_username",
+    "recipient_username": "recipient_username",
+}
+DEFAULT_TRANSACTION_ORDERING = (Ordering("created_at", descending=True),)
+
+
+class Direction:
+    IN = "in"
+    OUT = "out"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    """Filters on transactions; user references are already resolved to user ids."""
+
+    viewer_id: UUID | None = None  # None: staff, sees everything
+    amount_min: int | None = None
+    amount_max: int | None = None
+    types: frozenset[TransferType] = frozenset()
+    statuses: frozenset[TransferStatus] = frozenset()
+    funding_sources: frozenset[FundingSource] = frozenset()
+    currency: str | None = None
+    wallet_id: UUID | None = None
+    text: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    expires_after: datetime | None = None
+    expires_before: datetime | None = None
+    is_expired: bool | None = None
+    now: datetime | None = None
+    sender_id: UUID | None = None
+    recipient_id: UUID | None = None
+    involving_id: UUID | None = None
+    direction: str | None = None
+    caller_id: UUID | None = None  # whom ``direction`` is relative to
+    matches_nothing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionQuery:
+    filter: TransactionFilter
+    ordering: tuple[Ordering, ...] = DEFAULT_TRANSACTION_ORDERING
+    page: PageRequest = field(default_factory=PageRequest)
+
+
+# Wallets ----------------------------------------------------------------------------------------
+
+WALLET_ORDERINGS: Mapping[str, str] = {
+    "balance": "balance",
+    "created_at": "created_at",
+    "username": "username",
+    "is_active": "is_active",
+}
+DEFAULT_WALLET_ORDERING = (Ordering("created_at"),)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletFilter:
+    viewer_id: UUID | None = None
+    owner_id: UUID | None = None
+    currency: str | None = None
+    balance_min: int | None = None
+    balance_max: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    is_active: bool | None = None
+    matches_nothing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WalletQuery:
+    filter: WalletFilter
+    ordering: tuple[Ordering, ...] = DEFAULT_WALLET_ORDERING
+    page: PageRequest = field(default_factory=PageRequest)
+
+
+# Users ------------------------------------------------------------------------------------------
+
+USER_ORDERINGS: Mapping[str, str] = {
+    "created_at": "created_at",
+    "username": "username",
+    "email": "email",
+}
+DEFAULT_USER_ORDERING = (Ordering("created_at"),)
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    is_staff: bool | None = None
+    is_active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    filter: UserFilter
+    ordering: tuple[Ordering, ...] = DEFAULT_USER_ORDERING
+    page: PageRequest = field(default_factory=PageRequest)
+
+
+# Sort values: the same expressions the SQL repositories order by -------------------------------
+
+
+def transaction_sort_value(transfer: Transfer, name: str) -> SortValue:
+    if name == "amount":
+        return transfer.amount
+    if name == "created_at":
+        return transfer.created_at
+    if name == "expiry_time":
+        return transfer.expires_at or NEVER
+    if name == "type":
+        return transfer.type.value
+    if name == "status":
+        return transfer.status.value
+    if name == "sender_username":
+        return transfer.sender.username if transfer.sender else ""
+    if name == "recipient_username":
+        return transfer.recipient.username if transfer.recipient else ""
+    raise KeyError(name)
+
+
+def wallet_sort_value(account: Account, name: str) -> SortValue:
+    if name == "balance":
+        return account.balance
+    if name == "created_at":
+        return account.created_at
+    if name == "username":
+        return account.owner_username or ""
+    if name == "is_active":
+        return account.is_active
+    raise KeyError(name)
+
+
+def user_sort_value(user: User, name: str) -> SortValue:
+    if name == "created_at":
+        return user.created_at
+    if name == "username":
+        return user.username
+    if name == "email":
+        return user.email
+    raise KeyError(name)
+
+
+def sort_key_for(
+    value: Callable[[T, str], SortValue], ordering: Sequence[Ordering], id_of: Callable[[T], UUID]
+) -> Callable[[T], tuple[tuple[SortValue, ...], UUID]]:
+    def key(row: T) -> tuple[tuple[SortValue, ...], UUID]:
+        return tuple(value(row, o.field) for o in ordering), id_of(row)
+
+    return key
+
+
+def sort_rows(
+    rows: Iterable[T],
+    ordering: Sequence[Ordering],
+    value: Callable[[T, str], SortValue],
+    id_of: Callable[[T], UUID],
+) -> list[T]:
+    """Sort like SQL ``ORDER BY k1 [DESC], ..., id`` (id follows the last key's direction)."""
+    result = list(rows)
+    last_desc = ordering[-1].descending if ordering else False
+    result.sort(key=lambda r: id_of(r).bytes, reverse=last_desc)
+    for o in reversed(ordering):
+        result.sort(key=lambda r, name=o.field: value(r, name), reverse=o.descending)  # type: ignore[misc]
+    return result
+
+
+def after_cursor(
+    rows: Iterable[T],
+    cursor: Cursor,
+    ordering: Sequence[Ordering],
+    value: Callable[[T, str], SortValue],
+    id_of: Callable[[T], UUID],
+) -> list[T]:
+    """The rows strictly after ``cursor`` in ``ordering`` (the keyset predicate, in Python)."""
+    directions = [o.descending for o in ordering] + [ordering[-1].descending if ordering else False]
+
+    def is_after(row: T) -> bool:
+        mine: list[object] = [value(row, o.field) for o in ordering] + [id_of(row).bytes]
+        theirs: list[object] = [*cursor.values, cursor.id.bytes]
+        for a, b, desc in zip(mine, theirs, directions, strict=True):
+            if a == b:
+                continue
+            return bool(a < b) if desc else bool(a > b)  # type: ignore[operator]
+        return False
+
+    return [r for r in rows if is_after(r)]

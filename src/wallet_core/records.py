@@ -1,0 +1,67 @@
+"""Plain records the use cases keep besides the ledger: refresh tokens, idempotency, outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a family; only its digest is stored, never the token itself."""
+
+    id: UUID
+    family_id: UUID
+    user_id: UUID
+    token_digest: str
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.rotated_at is None and self.revoked_at is None
+
+
+class IdempotencyState(StrEnum):
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The stored outcome of the first request with a key, so retries get the same answer."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    claim_id: UUID
+    state: IdempotencyState
+    created_at: datetime
+    expires_at: datetime
+    locked_until: datetime
+    response_status: int | None = None
+    response_body: bytes | None = None
+
+    def completed(self, status: int, body: bytes) -> IdempotencyRecord:
+        return replace(
+            self, state=IdempotencyState.COMPLETED, response_status=status, response_body=body
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A notification to send after commit, written in the same unit of work as the change."""
+
+    id: UUID
+    kind: str
+    user_id: UUID
+    created_at: datetime
+    payload: Mapping[str, str] = field(default_factory=dict)
+    dispatched_at: datetime | None = None
+    sent_at: datetime | None = None
+    attempts: int = 0

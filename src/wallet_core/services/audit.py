@@ -1,0 +1,90 @@
+"""The audit: recompute every account from its entries and check every ledger invariant."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from wallet_core.ledger import Account, Column
+from wallet_core.ports import UnitOfWork
+from wallet_core.services.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    accounts: int
+    entries_checked: bool
+    problems: tuple[str, ...] = field(default_factory=tuple)
+    balances: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_accounts(
+    accounts: list[Account],
+    totals: dict[UUID, dict[Column, int]],
+    holds: dict[UUID, tuple[int, int]],
+) -> list[str]:
+    """Every invariant of LEDGER.md that can be read off accounts, entries and pending holds."""
+    problems: list[str] = []
+    per_currency_balance: dict[str, int] = defaultdict(int)
+    per_currency_pending: dict[str, int] = defaultdict(int)
+    for account in accounts:
+        sums = totals.get(account.id, {})
+        for column in Column:
+            stored, derived = account.total(column), sums.get(column, 0)
+            if stored != derived:
+                problems.append(
+                    f"account {account.id}: {column.value} is {stored}, entries say {derived}"
+                )
+        held, incoming = holds.get(account.id, (0, 0))
+        if (account.debits_pending, account.credits_pending) != (held, incoming):
+            problems.append(
+                f"account {account.id}: pending totals ({account.debits_pending}, "
+                f"{account.credits_pending}) differ from its pending transfers ({held}, {incoming})"
+            )
+        if account.is_wallet and account.available < 0:
+            problems.append(f"wallet {account.id}: available balance {account.available} < 0")
+        per_currency_balance[account.currency] += account.balance
+        per_currency_pending[account.currency] += account.debits_pending - account.credits_pending
+    known = {a.id for a in accounts}
+    for account_id in totals:
+        if account_id not in known:
+            problems.append(f"entries for unknown account {account_id}")
+    for currency, total in sorted(per_currency_balance.items()):
+        if total != 0:
+            problems.append(f"{currency}: balances sum to {total}, not 0")
+    for currency, total in sorted(per_currency_pending.items()):
+        if total != 0:
+            problems.append(f"{currency}: pending debits and credits differ by {total}")
+    return problems
+
+
+class AuditService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def run(self) -> AuditReport:
+        async def work(
+            uow: UnitOfWork,
+        ) -> tuple[list[Account], dict[UUID, dict[Column, int]], dict[UUID, tuple[int, int]]]:
+            accounts = await uow.accounts.all_accounts()
+            totals = await uow.entries.totals()
+            holds = await uow.transfers.pending_totals()
+            return accounts, totals, holds
+
+        accounts, totals, holds = await self._ctx.storage.run_read(work)
+        problems = check_accounts(accounts, totals, holds)
+        wallets_total: dict[str, int] = defaultdict(int)
+        for account in accounts:
+            if account.is_wallet:
+                wallets_total[account.currency] += account.balance
+        return AuditReport(
+            accounts=len(accounts),
+            entries_checked=True,
+            problems=tuple(problems),
+            balances=dict(wallets_total),
+        )

@@ -1,0 +1,56 @@
+"""What every use case needs: storage, time, ids, currencies, the list cache and the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from wallet_core.errors import NotAuthenticated
+from wallet_core.list_cache import TransactionListCache
+from wallet_core.money import Currencies
+from wallet_core.ports import Clock, IdGenerator, Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    transfer_expiry: timedelta = timedelta(hours=24)
+    cashout_expiry: timedelta = timedelta(minutes=30)
+    refresh_token_ttl: timedelta = timedelta(days=1)
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    #: How long an in-flight idempotency claim is honoured before a retry may take it over.
+    idempotency_lock: timedelta = timedelta(seconds=60)
+    max_code_attempts: int = 5
+    withdrawal_code_length: int = 10
+    default_currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    storage: Storage
+    clock: Clock
+    ids: IdGenerator
+    currencies: Currencies
+    list_cache: TransactionListCache
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is calling: from a verified access token."""
+
+    user_id: UUID
+    is_staff: bool = False
+    email: str = ""
+
+    def require_staff(self) -> None:
+        from wallet_core.errors import PermissionDenied
+
+        if not self.is_staff:
+            raise PermissionDenied("Only staff may do this.")
+
+
+def require(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise NotAuthenticated()
+    return actor
