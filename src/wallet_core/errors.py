@@ -207,6 +207,13 @@ class WeakPassword(BusinessRuleViolation):
     default_message = "The password is too weak."
 
 
+class ServiceUnavailable(DomainError):
+    """A dependency of ours is down: not the client's fault, and worth retrying shortly."""
+
+    code = "service_unavailable"
+    default_message = "The service is temporarily unavailable; retry shortly."
+
+
 class LedgerInvariantViolated(DomainError):
     """A bug, never a client error: the ledger refused a movement that would break an invariant."""
 

@@ -1,0 +1,65 @@
+"""Engines for PostgreSQL (asyncpg) and the embedded SQLite default (aiosqlite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+def async_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite://`` URLs and pick the async drivers."""
+    parsed = make_url(url)
+    driver = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}.get(
+        parsed.drivername, parsed.drivername
+    )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False
+) -> AsyncEngine:
+    url = async_url(url)
+    if is_sqlite(url):
+        return _sqlite_engine(url, echo)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        pool_timeout=10,
+        echo=echo,
+        connect_args={"server_settings": {"application_name": "digital-wallet"}, "timeout": 5},
+    )
+
+
+def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
+    """SQLite: WAL, foreign keys, a busy timeout, and ``BEGIN IMMEDIATE`` so a transaction takes
+    the write lock up front instead of failing when it upgrades from reader to writer."""
+    engine = create_async_engine(url, echo=echo, poolclass=NullPool)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            "busy_timeout=10000",
+            "synchronous=NORMAL",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

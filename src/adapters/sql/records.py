@@ -1,0 +1,248 @@
+"""Table definitions (``*Record``), separate from the domain objects they store.
+
+Constraints back up the ledger's invariants in the database too: a wallet's available balance
+never below zero, amounts positive, states and kinds from a closed set, uniqueness where the
+contract promises it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Byte-wise ordering for usernames on Postgres, so ordering matches SQLite and Python.
+Username = String(150).with_variant(String(150, collation="C"), "postgresql")
+Payload = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {
+        UUID: GUID(),
+        datetime: DateTimeUTC(),
+        date: Date(),
+    }
+
+
+class UserRecord(Base):
+    __tablename__ = "users"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str] = mapped_column(Username)
+    phone_number: Mapped[str] = mapped_column(String(16), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    first_name: Mapped[str] = mapped_column(String(150), default="")
+    last_name: Mapped[str] = mapped_column(String(150), default="")
+    date_of_birth: Mapped[date | None]
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("uq_users_username_lower", func.lower(text("username")), unique=True),
+        CheckConstraint("email = lower(email)", name="email_lower"),
+    )
+
+
+ACCOUNT_KINDS = ("wallet", "system")
+FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
+TRANSFER_TYPES = ("deposit", "withdrawal", "transfer")
+TRANSFER_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
+ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
+class AccountRecord(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    owner_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"))
+    owner_username: Mapped[str | None] = mapped_column(Username)
+    source: Mapped[str | None] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    debits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind = 'wallet' AND owner_id IS NOT NULL AND source IS NULL)"
+            " OR (kind = 'system' AND owner_id IS NULL AND source IS NOT NULL)",
+            name="owner_or_source",
+        ),
+        CheckConstraint(
+            "debits_posted >= 0 AND credits_posted >= 0"
+            " AND debits_pending >= 0 AND credits_pending >= 0",
+            name="totals_non_negative",
+        ),
+        CheckConstraint(
+            "kind <> 'wallet' OR credits_posted - debits_posted - debits_pending >= 0",
+            name="wallet_available_non_negative",
+        ),
+        Index("uq_accounts_owner_currency", "owner_id", "currency", unique=True),
+        Index("uq_accounts_source_currency", "source", "currency", unique=True),
+        Index("ix_accounts_created_at_id", "created_at", "id"),
+    )
+
+
+class TransferRecord(Base):
+    __tablename__ = "transfers"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    funding_source: Mapped[str] = mapped_column(String(16))
+    debit_account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    credit_account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    description: Mapped[str] = mapped_column(String(140), default="")
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    sender_user_id: Mapped[UUID | None]
+    sender_username: Mapped[str | None] = mapped_column(Username)
+    sender_wallet_id: Mapped[UUID | None]
+    recipient_user_id: Mapped[UUID | None]
+    recipient_username: Mapped[str | None] = mapped_column(Username)
+    recipient_wallet_id: Mapped[UUID | None]
+    expires_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    code_digest: Mapped[str | None] = mapped_column(String(128))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+        CheckConstraint(_in("type", TRANSFER_TYPES), name="type"),
+        CheckConstraint(_in("status", TRANSFER_STATUSES), name="status"),
+        CheckConstraint(_in("funding_source", FUNDING_SOURCES), name="funding_source"),
+        CheckConstraint("failed_attempts >= 0", name="attempts_non_negative"),
+        Index("uq_transfers_source_provider_id", "funding_source", "provider_id", unique=True),
+        # Keyset pagination and default ordering (newest first), for staff and per party.
+        Index("ix_transfers_created_at_id", "created_at", "id"),
+        Index("ix_transfers_sender_created", "sender_user_id", "created_at", "id"),
+        Index("ix_transfers_recipient_created", "recipient_user_id", "created_at", "id"),
+        Index("ix_transfers_debit_account", "debit_account_id", "created_at"),
+        Index("ix_transfers_credit_account", "credit_account_id", "created_at"),
+        Index("ix_transfers_amount_id", "amount", "id"),
+        # The expiry job scans only pending rows by expiry time.
+        Index(
+            "ix_transfers_pending_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_transfers_code_digest", "code_digest"),
+    )
+
+
+class EntryRecord(Base):
+    """Immutable ledger lines (Postgres refuses UPDATE and DELETE on this table by trigger)."""
+
+    __tablename__ = "entries"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    transfer_id: Mapped[UUID] = mapped_column(ForeignKey("transfers.id"), index=True)
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    total: Mapped[str] = mapped_column(String(16))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("total", ENTRY_COLUMNS), name="total"),
+        CheckConstraint("delta <> 0", name="delta_non_zero"),
+    )
+
+
+class RefreshTokenRecord(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    family_id: Mapped[UUID] = mapped_column(index=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKeyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    claim_id: Mapped[UUID]
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    locked_until: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint(_in("state", ("in_flight", "completed")), name="state"),)
+
+
+class OutboxRecord(Base):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
+    payload: Mapped[dict[str, str]] = mapped_column(Payload)
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_undispatched",
+            "created_at",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
+    )
