@@ -1,0 +1,1 @@
+"""Email adapters: templates that render outbox events, and notifiers that deliver them."""
