@@ -1,0 +1,1 @@
+"""Cryptographic adapters: password hashing, access tokens and keyed digests."""

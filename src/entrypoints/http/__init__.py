@@ -1,0 +1,1 @@
+"""The HTTP entrypoint: the web application, its routes and request-level guards."""
