@@ -89,15 +89,19 @@ class Uuid7Generator:
 
     def new_id(self) -> UUID:
         ms = time.time_ns() // 1_000_000
-        rand = int.from_bytes(os.urandom(10), "big")
-        value = (ms << 80) | rand
-        value = max(value, self._last + 1)
+        rand = int.from_bytes(os.urandom(10), "big") >> 6  # the 74 bits a UUIDv7 leaves free
+        # Monotonic on (milliseconds, random bits) *before* the fixed version and variant bits
+        # are inserted, so that inserting them cannot reorder two ids of one millisecond.
+        value = max((ms << 74) | rand, self._last + 1)
         self._last = value
-        value &= ~(0xF << 76)
-        value |= 0x7 << 76  # version 7
-        value &= ~(0x3 << 62)
-        value |= 0x2 << 62  # RFC 4122 variant
-        return UUID(int=value)
+        ms, rand = value >> 74, value & ((1 << 74) - 1)
+        return UUID(
+            int=(ms << 80)
+            | (0x7 << 76)  # version 7
+            | ((rand >> 62) << 64)  # rand_a: 12 bits
+            | (0x2 << 62)  # RFC 4122 variant
+            | (rand & ((1 << 62) - 1))  # rand_b: 62 bits
+        )
 
 
 class Pbkdf2PasswordHasher:
@@ -647,8 +651,12 @@ class MemoryOutboxRepository:
         for item in events:
             self._t.put(item.id, item)
 
-    async def lock_undispatched(self, limit: int) -> list[OutboxEvent]:
-        waiting = [e for e in self._t.values() if e.dispatched_at is None]
+    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+        waiting = [
+            e
+            for e in self._t.values()
+            if e.sent_at is None and (e.dispatched_at is None or e.dispatched_at < stale_before)
+        ]
         return sorted(waiting, key=lambda e: (e.created_at, e.id.bytes))[:limit]
 
     async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None:
@@ -663,7 +671,11 @@ class MemoryOutboxRepository:
     async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None:
         item = self._t.get(event_id)
         if item is not None:
-            self._t.put(event_id, replace(item, sent_at=at, payload=dict(payload)))
+            dispatched = item.dispatched_at or at
+            self._t.put(
+                event_id,
+                replace(item, sent_at=at, dispatched_at=dispatched, payload=dict(payload)),
+            )
 
     async def record_attempt(self, event_id: UUID) -> None:
         item = self._t.get(event_id)

@@ -102,6 +102,8 @@ class Money:
         minor = int(whole) * 10**currency.digits + int(frac.ljust(currency.digits, "0") or "0")
         if minor < 0 or (minor == 0 and not allow_zero):
             raise InvalidAmount("The amount must be greater than zero.")
+        if minor >= MAX_MINOR_TOTAL:
+            raise InvalidAmount("The amount is too large.")
         return cls(minor, currency)
 
     def format(self) -> str:

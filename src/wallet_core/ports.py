@@ -212,8 +212,9 @@ class IdempotencyRepository(Protocol):
 class OutboxRepository(Protocol):
     async def add_many(self, events: Sequence[OutboxEvent]) -> None: ...
 
-    async def lock_undispatched(self, limit: int) -> list[OutboxEvent]:
-        """Events not yet handed to the queue, oldest first, skipping rows others hold."""
+    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+        """Unsent events to hand to the queue, oldest first, skipping rows others hold: never
+        dispatched, or dispatched before ``stale_before`` and still unsent (a lost task)."""
         ...
 
     async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None: ...

@@ -240,9 +240,9 @@ class OutboxRecord(Base):
 
     __table_args__ = (
         Index(
-            "ix_outbox_events_undispatched",
+            "ix_outbox_events_unsent",
             "created_at",
-            postgresql_where=text("dispatched_at IS NULL"),
-            sqlite_where=text("dispatched_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
         ),
     )

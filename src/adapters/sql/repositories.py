@@ -633,10 +633,14 @@ class SqlOutboxRepository(_Repository):
         if events:
             await self._conn.execute(outbox_t.insert(), [mappers.outbox_to_row(e) for e in events])
 
-    async def lock_undispatched(self, limit: int) -> list[OutboxEvent]:
+    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+        o = outbox_t.c
         stmt = (
             select(outbox_t)
-            .where(outbox_t.c.dispatched_at.is_(None))
+            .where(
+                o.sent_at.is_(None),
+                or_(o.dispatched_at.is_(None), o.dispatched_at < stale_before),
+            )
             .order_by(outbox_t.c.created_at, outbox_t.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -658,7 +662,11 @@ class SqlOutboxRepository(_Repository):
         await self._conn.execute(
             update(outbox_t)
             .where(outbox_t.c.id == event_id)
-            .values(sent_at=at, payload=dict(payload))
+            .values(
+                sent_at=at,
+                payload=dict(payload),
+                dispatched_at=func.coalesce(outbox_t.c.dispatched_at, at),
+            )
         )
 
     async def record_attempt(self, event_id: UUID) -> None:

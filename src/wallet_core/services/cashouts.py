@@ -30,6 +30,7 @@ from wallet_core.ports import SecretHasher, UnitOfWork
 from wallet_core.services.context import Actor, Context
 from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.movements import (
+    ensure_funds,
     event,
     lock_accounts,
     new_reference,
@@ -91,6 +92,7 @@ class CashOutService:
             locked = await lock_accounts(uow, wallet.id, sink.id)
             wallet, sink = locked[wallet.id], locked[sink.id]
             require_active(wallet)
+            ensure_funds(wallet, money)
             movement = open_pending(wallet, sink, money.minor, now)
             assert wallet.owner_id is not None and wallet.owner_username is not None
             transfer = Transfer(

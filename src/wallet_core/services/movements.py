@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
-from wallet_core.errors import NotFound, WalletFrozen
+from wallet_core.errors import InsufficientFunds, NotFound, WalletFrozen
 from wallet_core.ledger import Account, Movement, Transfer, TransferType
-from wallet_core.money import Currencies, format_minor
+from wallet_core.money import Currencies, Money, format_minor
 from wallet_core.ports import UnitOfWork
 from wallet_core.records import OutboxEvent
 from wallet_core.services.context import Context
@@ -33,6 +33,13 @@ async def lock_accounts(uow: UnitOfWork, *account_ids: UUID) -> dict[UUID, Accou
     if missing:
         raise NotFound("Wallet not found.")
     return accounts
+
+
+def ensure_funds(wallet: Account, money: Money) -> None:
+    """The client-facing insufficient-funds answer, in money (the ledger re-checks anyway)."""
+    if wallet.is_wallet and wallet.available < money.minor:
+        available = Money(wallet.available, money.currency)
+        raise InsufficientFunds(f"Insufficient funds: available {available}, requested {money}")
 
 
 def require_active(*wallets: Account) -> None:

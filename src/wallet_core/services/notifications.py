@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from uuid import UUID
 
 from wallet_core.events import SECRET_PAYLOAD_KEYS
@@ -18,12 +19,16 @@ class NotificationService:
         self._renderer = renderer
         self._notifier = notifier
 
-    async def relay(self, enqueue: Enqueue, batch: int = 100) -> int:
-        """Hand undispatched events to the queue. At-least-once: an event enqueued but not marked
-        (a crash in between) is enqueued again later, and delivery ignores the duplicate."""
+    async def relay(
+        self, enqueue: Enqueue, batch: int = 100, redeliver_after: timedelta = timedelta(minutes=10)
+    ) -> int:
+        """Hand unsent events to the queue. At-least-once: an event enqueued but not marked (a
+        crash in between), or dispatched but never sent (a task lost with its worker), is
+        enqueued again later, and delivery ignores duplicates."""
 
         async def work(uow: UnitOfWork) -> int:
-            events = await uow.outbox.lock_undispatched(batch)
+            stale = self._ctx.clock.now() - redeliver_after
+            events = await uow.outbox.lock_undispatched(batch, stale)
             for item in events:
                 await enqueue(item.id)
             await uow.outbox.mark_dispatched([e.id for e in events], self._ctx.clock.now())

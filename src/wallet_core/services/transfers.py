@@ -51,6 +51,7 @@ from wallet_core.queries import (
 from wallet_core.services.context import Actor, Context
 from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.movements import (
+    ensure_funds,
     event,
     lock_accounts,
     new_reference,
@@ -164,6 +165,7 @@ class TransferService:
             locked = await lock_accounts(uow, source.id, target.id)
             source, target = locked[source.id], locked[target.id]
             require_active(source, target)
+            ensure_funds(source, money)
             movement = open_pending(source, target, money.minor, now)
             transfer = Transfer(
                 id=ctx.ids.new_id(),

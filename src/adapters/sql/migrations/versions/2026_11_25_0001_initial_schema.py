@@ -166,12 +166,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
     )
     op.create_index(
-        "ix_outbox_events_undispatched",
+        "ix_outbox_events_unsent",
         "outbox_events",
         ["created_at"],
         unique=False,
-        postgresql_where=sa.text("dispatched_at IS NULL"),
-        sqlite_where=sa.text("dispatched_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
     )
     op.create_table(
         "refresh_tokens",
@@ -370,10 +370,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_refresh_tokens_family_id"), table_name="refresh_tokens")
     op.drop_table("refresh_tokens")
     op.drop_index(
-        "ix_outbox_events_undispatched",
+        "ix_outbox_events_unsent",
         table_name="outbox_events",
-        postgresql_where=sa.text("dispatched_at IS NULL"),
-        sqlite_where=sa.text("dispatched_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
     )
     op.drop_table("outbox_events")
     op.drop_index("uq_accounts_source_currency", table_name="accounts")

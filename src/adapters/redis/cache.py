@@ -1,0 +1,63 @@
+"""``RedisCache``: the core's best-effort Cache port on Redis.
+
+Every operation swallows Redis failures (a miss is always a safe answer) and a short circuit
+breaker skips Redis for a moment after a failure, so an outage costs requests nothing but the
+cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+
+
+class RedisCache:
+    def __init__(self, redis: Redis, *, cooldown_seconds: float = 2.0) -> None:
+        self._redis = redis
+        self._cooldown = cooldown_seconds
+        self._down_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, operation: str, error: Exception) -> None:
+        if self._available():
+            log.warning("cache.unavailable", operation=operation, error=str(error))
+        self._down_until = time.monotonic() + self._cooldown
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not self._available():
+            return [None] * len(keys)
+        try:
+            values = await self._redis.mget(list(keys))
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return [None] * len(keys)
+        return [v if isinstance(v, bytes) else None for v in values]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        if not self._available():
+            return
+        try:
+            await self._redis.set(key, value, ex=ttl_seconds)
+        except (RedisError, OSError) as exc:
+            self._failed("set", exc)
+
+    async def incr(self, keys: Sequence[str]) -> bool:
+        if not self._available():
+            return False
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.incr(key)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("incr", exc)
+            return False
+        return True

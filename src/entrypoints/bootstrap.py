@@ -1,0 +1,164 @@
+"""The composition root: builds the object graph from explicit settings.
+
+``build(settings, **overrides)`` is the only place that chooses adapters. Tests pass overrides
+(a manual clock, a memory notifier, cheap argon2 parameters through settings) instead of patching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+
+from adapters.clock import SystemClock
+from adapters.email.console import ConsoleNotifier
+from adapters.email.smtp import SmtpNotifier
+from adapters.email.templates import TemplateRenderer
+from adapters.ids import Uuid7IdGenerator
+from adapters.rate_limit import RateLimiter
+from adapters.redis.cache import RedisCache
+from adapters.redis.client import connect as connect_redis
+from adapters.security.argon2_hasher import Argon2PasswordHasher
+from adapters.security.jwt_tokens import JwtTokenIssuer
+from adapters.security.secret_hasher import HmacSecretHasher
+from adapters.sql.engine import create_engine
+from adapters.sql.storage import SqlStorage
+from entrypoints.settings import Settings
+from wallet_core.core import WalletCore, build_core
+from wallet_core.memory import MemoryCache, MemoryNotifier
+from wallet_core.ports import Cache, Clock, IdGenerator, Notifier, PasswordHasher
+from wallet_core.services.context import Policy
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Container:
+    """Everything the entrypoints use, built once per process."""
+
+    settings: Settings
+    core: WalletCore
+    storage: SqlStorage
+    rate_limiter: RateLimiter
+    notifier: Notifier
+    clock: Clock
+    redis: Redis | None = None
+    _closers: list[object] = field(default_factory=list, repr=False)
+
+    async def check_ready(self) -> dict[str, str]:
+        """Each dependency's state: "ok" or why not."""
+        checks: dict[str, str] = {}
+        try:
+            await self.storage.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        if self.redis is not None:
+            try:
+                await self.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"unavailable: {type(exc).__name__}"
+        return checks
+
+    async def close(self) -> None:
+        await self.storage.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """Independent keys for independent uses, all from SECRET_KEY."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        transfer_expiry=timedelta(seconds=settings.transfer_expiry_seconds),
+        cashout_expiry=timedelta(seconds=settings.cashout_expiry_seconds),
+        refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+        default_currency=settings.default_currency,
+    )
+
+
+def notifier_from(settings: Settings) -> Notifier:
+    if settings.email_backend == "smtp":
+        return SmtpNotifier(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            sender=settings.email_from,
+        )
+    if settings.email_backend == "memory":
+        return MemoryNotifier()
+    return ConsoleNotifier()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    notifier: Notifier | None = None,
+    password_hasher: PasswordHasher | None = None,
+    cache: Cache | None = None,
+    redis: Redis | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Container:
+    clock = clock or SystemClock()
+    ids = ids or Uuid7IdGenerator()
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    storage = SqlStorage(engine, ids.new_id, clock.now)
+    if redis is None and settings.redis_url is not None:
+        redis = connect_redis(settings.redis_url)
+    if cache is None:
+        cache = RedisCache(redis) if redis is not None else MemoryCache()
+    if rate_limiter is None:
+        rate_limiter = (
+            RateLimiter.redis(settings.redis_url)
+            if settings.redis_url is not None
+            else RateLimiter.in_memory()
+        )
+    notifier = notifier or notifier_from(settings)
+    core = build_core(
+        storage=storage,
+        cache=cache,
+        clock=clock,
+        ids=ids,
+        password_hasher=password_hasher
+        or Argon2PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_cost_kib,
+        ),
+        tokens=JwtTokenIssuer(
+            signing_key=settings.secret_key,
+            ttl_seconds=settings.access_token_ttl_seconds,
+            previous_keys=settings.previous_secret_keys,
+        ),
+        secret_hasher=HmacSecretHasher(derive_key(settings.secret_key, "withdrawal-codes")),
+        renderer=TemplateRenderer(public_base_url=settings.public_base_url),
+        notifier=notifier,
+        currencies=settings.currency_registry(),
+        policy=policy_from(settings),
+        cache_ttl_seconds=settings.cache_ttl_seconds,
+    )
+    return Container(
+        settings=settings,
+        core=core,
+        storage=storage,
+        rate_limiter=rate_limiter,
+        notifier=notifier,
+        clock=clock,
+        redis=redis,
+    )

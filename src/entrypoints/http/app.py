@@ -1,0 +1,101 @@
+"""``create_app(settings)``: the Litestar application, wired to one container per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+
+from entrypoints.bootstrap import Container, build
+from entrypoints.http.context import provide_actor, provide_container
+from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.health import HealthController, metrics
+from entrypoints.http.controllers.transactions import TransactionsController
+from entrypoints.http.controllers.users import UsersController
+from entrypoints.http.controllers.wallets import WalletsController
+from entrypoints.http.metrics import Metrics
+from entrypoints.http.openapi import openapi_config
+from entrypoints.http.problems import EXCEPTION_HANDLERS
+from entrypoints.http.rate_limits import RateLimitMiddleware, add_rate_limit_headers
+from entrypoints.http.request_context import RequestContextMiddleware, add_request_id_header
+from entrypoints.http.webhooks.controllers import WebhooksController
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
+from entrypoints.worker.embedded import EmbeddedJobs
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(
+    settings: Settings,
+    container: Container | None = None,
+    *,
+    run_background_jobs: bool | None = None,
+) -> Litestar:
+    """The API. Pass ``container`` to share one (tests); otherwise one is built at startup and
+    closed at shutdown. Background jobs run in-process in the embedded mode (no Redis) unless
+    ``run_background_jobs`` says otherwise."""
+    metrics_registry = Metrics()
+    background = settings.embedded if run_background_jobs is None else run_background_jobs
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        configure_logging(settings)
+        owned = container is None
+        current = container or build(settings)
+        app.state.container = current
+        jobs = None
+        if background:
+            jobs = EmbeddedJobs(
+                current.core,
+                outbox_poll_seconds=settings.outbox_poll_seconds,
+                expiry_interval_seconds=settings.expiry_interval_seconds,
+            )
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                await jobs.stop()
+            if owned:
+                await current.close()
+
+    protected = {"actor": Provide(provide_actor)}
+    api = Router(
+        path="/api/v1",
+        route_handlers=[
+            AuthController,
+            WebhooksController,
+            Router(
+                path="/",
+                route_handlers=[UsersController, WalletsController, TransactionsController],
+                dependencies=protected,
+            ),
+            HealthController,
+            metrics,
+        ],
+    )
+    app = Litestar(
+        route_handlers=[api, HealthController, metrics],
+        dependencies={"container": Provide(provide_container)},
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            DefineMiddleware(
+                RequestContextMiddleware, on_response=metrics_registry.observe_request
+            ),
+            RateLimitMiddleware,
+        ],
+        before_send=[add_request_id_header, add_rate_limit_headers],
+        openapi_config=openapi_config(),
+        request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,
+        debug=False,
+    )
+    app.state.metrics = metrics_registry
+    if container is not None:
+        app.state.container = container
+    return app

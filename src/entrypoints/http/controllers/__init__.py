@@ -1,0 +1,1 @@
+"""Thin controllers: parse a Struct, call one use case, return a Struct."""

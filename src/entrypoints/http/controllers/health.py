@@ -1,0 +1,49 @@
+"""Liveness, readiness and metrics: unauthenticated and never rate limited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+
+from entrypoints.http.context import container_of
+from entrypoints.http.schemas import HealthResponse
+
+EXEMPT = {"rate_scope": "exempt"}
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+    opt = EXEMPT
+
+    @get("/live", summary="The process is running")
+    async def live(self) -> HealthResponse:
+        return HealthResponse(status="ok")
+
+    @get(
+        "/ready",
+        summary="The database (and Redis, when configured) answer",
+        responses={
+            503: ResponseSpec(data_container=HealthResponse, description="A dependency is down")
+        },
+    )
+    async def ready(self, request: Request[Any, Any, Any]) -> Response[HealthResponse]:
+        checks = await container_of(request.scope).check_ready()
+        ok = all(state == "ok" for state in checks.values())
+        return Response(
+            HealthResponse(status="ok" if ok else "unavailable", checks=checks),
+            status_code=200 if ok else 503,
+        )
+
+
+@get(
+    "/metrics",
+    summary="Prometheus metrics (per server process)",
+    media_type="text/plain; version=0.0.4",
+    opt=EXEMPT,
+    tags=["health"],
+)
+async def metrics(request: Request[Any, Any, Any]) -> str:
+    return str(request.app.state.metrics.render())

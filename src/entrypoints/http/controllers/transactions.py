@@ -1,0 +1,254 @@
+"""``/wallet/transactions``: create (transfer, cash-out, staff deposit), act, read, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.idempotency import run_idempotent
+from entrypoints.http.pagination import links
+from entrypoints.http.params import flag, instant
+from entrypoints.http.presenters import transaction_body, withdrawal_body
+from entrypoints.http.problems import responses_for
+from entrypoints.http.schemas import (
+    DepositCreate,
+    TransactionAction,
+    TransactionCreate,
+    TransactionPage,
+    TransactionResponse,
+    TransferCreate,
+    WithdrawalCreate,
+    WithdrawalResponse,
+)
+from wallet_core.ledger import Transfer
+from wallet_core.services.cashouts import CashOut
+from wallet_core.services.idempotency import OutcomeRecorder
+from wallet_core.services.transfers import TransactionListParams
+
+IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=True,
+    min_length=1,
+    max_length=255,
+    description="Required. 1-255 printable ASCII characters; retries with the same key and body "
+    "get the first outcome back.",
+)
+MONEY_ERRORS = responses_for(400, 401, 403, 404, 409, 422, 429)
+
+
+def _many(*values: list[str] | None) -> list[str]:
+    return [v for group in values if group for v in group]
+
+
+class TransactionsController(Controller):
+    path = "/wallet/transactions"
+    tags = ["transactions"]
+
+    @get(
+        "/",
+        summary="Transactions involving your wallets (staff: all), filtered and ordered",
+        responses=responses_for(400, 401, 429),
+    )
+    async def list_transactions(
+        self,
+        request: Request[Any, Any, Any],
+        actor: ActorDep,
+        container: ContainerDep,
+        amount_min: FromQuery[str | None] = None,
+        amount_max: FromQuery[str | None] = None,
+        type_: Annotated[list[str] | None, QueryParameter(name="type")] = None,
+        transaction_type: FromQuery[list[str] | None] = None,
+        status: FromQuery[list[str] | None] = None,
+        funding_source: FromQuery[list[str] | None] = None,
+        currency: FromQuery[str | None] = None,
+        wallet: FromQuery[UUID | None] = None,
+        reference: FromQuery[str | None] = None,
+        created_at_after: FromQuery[str | None] = None,
+        created_at_before: FromQuery[str | None] = None,
+        expiry_time_after: FromQuery[str | None] = None,
+        expiry_time_before: FromQuery[str | None] = None,
+        is_expired: FromQuery[str | None] = None,
+        sender: FromQuery[str | None] = None,
+        recipient: FromQuery[str | None] = None,
+        involving_user: FromQuery[str | None] = None,
+        direction: FromQuery[str | None] = None,
+        ordering: FromQuery[str | None] = None,
+        page: FromQuery[int | None] = None,
+        page_size: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        core = container.core
+        viewer = None if actor.is_staff else actor.user_id
+        query = urlencode(sorted(request.query_params.multi_items()))
+        cache_key, cached = await core.ctx.list_cache.lookup(
+            viewer, f"{actor.user_id}|{request.base_url}|{query}"
+        )
+        if cached is not None:
+            return Response(cached, media_type="application/json", headers={"X-Cache": "hit"})
+        params = TransactionListParams(
+            amount_min=amount_min,
+            amount_max=amount_max,
+            types=_many(type_, transaction_type),
+            statuses=_many(status),
+            funding_sources=_many(funding_source),
+            currency=currency,
+            wallet=wallet,
+            reference=reference,
+            created_at_after=instant("created_at_after", created_at_after),
+            created_at_before=instant("created_at_before", created_at_before),
+            expiry_time_after=instant("expiry_time_after", expiry_time_after),
+            expiry_time_before=instant("expiry_time_before", expiry_time_before),
+            is_expired=flag("is_expired", is_expired),
+            sender=sender,
+            recipient=recipient,
+            involving_user=involving_user,
+            direction=direction,
+            ordering=ordering,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+        )
+        result = await core.transfers.list(actor, params)
+        body = msgspec.json.encode(
+            TransactionPage(
+                count=result.count,
+                results=[transaction_body(t, core.ctx.currencies) for t in result.items],
+                **links(request, result),  # type: ignore[arg-type]
+            )
+        )
+        await core.ctx.list_cache.store(cache_key, body)
+        return Response(body, media_type="application/json", headers={"X-Cache": "miss"})
+
+    @post(
+        "/",
+        summary="Send a transfer, request a cash-out, or (staff) credit a wallet",
+        description="The body's `type` selects the operation. Transfers and cash-outs are held at "
+        "once and stay pending; a cash-out's one-time `withdrawal_code` appears only in this "
+        "response and its email.",
+        opt={"rate_scope": "wallet"},
+        status_code=201,
+        responses={
+            201: ResponseSpec(
+                data_container=WithdrawalResponse,
+                description="Created (a withdrawal also carries `withdrawal_code`)",
+            ),
+            **MONEY_ERRORS,
+        },
+    )
+    async def create_transaction(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TransactionCreate],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[bytes]:
+        core = container.core
+        currencies = core.ctx.currencies
+        metrics = request.app.state.metrics
+
+        if isinstance(data, TransferCreate):
+
+            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
+                return await core.transfers.create_transfer(
+                    actor,
+                    amount=data.amount,
+                    recipient=data.recipient,
+                    wallet_id=data.wallet_id,
+                    description=data.description,
+                    recorder=recorder,
+                )
+
+        elif isinstance(data, WithdrawalCreate):
+
+            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
+                return await core.cashouts.request(
+                    actor,
+                    amount=data.amount,
+                    wallet_id=data.wallet_id,
+                    description=data.description,
+                    recorder=recorder,
+                )
+
+        else:
+            assert isinstance(data, DepositCreate)
+
+            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
+                return await core.transfers.deposit(
+                    actor,
+                    amount=data.amount,
+                    wallet_id=data.wallet_id,
+                    description=data.description,
+                    recorder=recorder,
+                )
+
+        def render(result: Transfer | CashOut) -> tuple[int, msgspec.Struct]:
+            if isinstance(result, CashOut):
+                return 201, withdrawal_body(result.transfer, result.withdrawal_code, currencies)
+            return 201, transaction_body(result, currencies)
+
+        response = await run_idempotent(
+            request,
+            core,
+            scope=f"user:{actor.user_id}:create-transaction",
+            required=True,
+            execute=execute,
+            render=render,
+        )
+        if response.status_code == 201 and "Idempotent-Replayed" not in response.headers:
+            metrics.count_movement(data.__struct_config__.tag or "unknown", "created")
+        return response
+
+    @get(
+        "/{transaction_id:uuid}",
+        summary="One transaction (a party or staff)",
+        responses=responses_for(401, 404, 429),
+    )
+    async def get_transaction(
+        self, transaction_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
+    ) -> TransactionResponse:
+        transfer = await container.core.transfers.get(actor, transaction_id)
+        return transaction_body(transfer, container.core.ctx.currencies)
+
+    @post(
+        "/{transaction_id:uuid}/action",
+        summary="Accept or reject (recipient), or cancel (sender) a pending transaction",
+        opt={"rate_scope": "wallet"},
+        status_code=200,
+        responses=MONEY_ERRORS,
+    )
+    async def act(
+        self,
+        request: Request[Any, Any, Any],
+        transaction_id: FromPath[UUID],
+        data: JSONBody[TransactionAction],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[bytes]:
+        core = container.core
+
+        async def execute(recorder: OutcomeRecorder[Transfer] | None) -> Transfer:
+            return await core.transfers.act(actor, transaction_id, data.action, recorder)
+
+        def render(result: Transfer) -> tuple[int, msgspec.Struct]:
+            return 200, transaction_body(result, core.ctx.currencies)
+
+        response = await run_idempotent(
+            request,
+            core,
+            scope=f"user:{actor.user_id}:transaction-action",
+            required=True,
+            execute=execute,
+            render=render,
+        )
+        if response.status_code == 200 and "Idempotent-Replayed" not in response.headers:
+            request.app.state.metrics.count_movement("action", data.action)
+        return response

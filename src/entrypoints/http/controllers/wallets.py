@@ -1,0 +1,100 @@
+"""``/wallet``: your wallets (staff: all), opening one per currency, freezing (staff)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+
+from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.pagination import links
+from entrypoints.http.params import flag, instant
+from entrypoints.http.presenters import wallet_body
+from entrypoints.http.problems import responses_for
+from entrypoints.http.schemas import OpenWalletRequest, WalletPage, WalletResponse, WalletUpdate
+from wallet_core.services.wallets import WalletListParams
+
+
+class WalletsController(Controller):
+    path = "/wallet"
+    tags = ["wallets"]
+
+    @get("/", summary="Your wallets (staff: all wallets)", responses=responses_for(400, 401, 429))
+    async def list_wallets(
+        self,
+        request: Request[Any, Any, Any],
+        actor: ActorDep,
+        container: ContainerDep,
+        user: FromQuery[str | None] = None,
+        currency: FromQuery[str | None] = None,
+        balance_min: FromQuery[str | None] = None,
+        balance_max: FromQuery[str | None] = None,
+        created_at_after: FromQuery[str | None] = None,
+        created_at_before: FromQuery[str | None] = None,
+        is_active: FromQuery[str | None] = None,
+        ordering: FromQuery[str | None] = None,
+        page: FromQuery[int | None] = None,
+        page_size: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> WalletPage:
+        params = WalletListParams(
+            user=user,
+            currency=currency,
+            balance_min=balance_min,
+            balance_max=balance_max,
+            created_at_after=instant("created_at_after", created_at_after),
+            created_at_before=instant("created_at_before", created_at_before),
+            is_active=flag("is_active", is_active),
+            ordering=ordering,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+        )
+        result = await container.core.wallets.list(actor, params)
+        currencies = container.core.ctx.currencies
+        return WalletPage(
+            count=result.count,
+            results=[wallet_body(w, currencies) for w in result.items],
+            **links(request, result),  # type: ignore[arg-type]
+        )
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Open a wallet in another currency",
+        responses=responses_for(400, 401, 409, 422, 429),
+    )
+    async def open_wallet(
+        self, data: JSONBody[OpenWalletRequest], actor: ActorDep, container: ContainerDep
+    ) -> WalletResponse:
+        wallet = await container.core.wallets.open(actor, data.currency)
+        return wallet_body(wallet, container.core.ctx.currencies)
+
+    @get(
+        "/{wallet_id:uuid}",
+        summary="One wallet (owner or staff)",
+        responses=responses_for(401, 404, 429),
+    )
+    async def get_wallet(
+        self, wallet_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
+    ) -> WalletResponse:
+        wallet = await container.core.wallets.get(actor, wallet_id)
+        return wallet_body(wallet, container.core.ctx.currencies)
+
+    @patch(
+        "/{wallet_id:uuid}",
+        summary="Freeze or unfreeze a wallet (staff only)",
+        responses=responses_for(400, 401, 403, 404, 429),
+    )
+    async def update_wallet(
+        self,
+        wallet_id: FromPath[UUID],
+        data: JSONBody[WalletUpdate],
+        actor: ActorDep,
+        container: ContainerDep,
+    ) -> WalletResponse:
+        wallet = await container.core.wallets.set_active(actor, wallet_id, data.is_active)
+        return wallet_body(wallet, container.core.ctx.currencies)

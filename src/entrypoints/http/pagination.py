@@ -1,0 +1,33 @@
+"""The list envelope: ``{count, next, previous, results}`` plus ``next_cursor`` for keyset pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request
+
+from wallet_core.queries import Page
+
+
+def _url(request: Request[Any, Any, Any], **changes: object) -> str:
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in changes:
+            params.setdefault(key, value)
+    for key, value in changes.items():
+        if value is not None:
+            params[key] = str(value)
+    query = urlencode(params)
+    base = str(request.url.replace(query=""))
+    return f"{base.rstrip('?')}?{query}" if query else base.rstrip("?")
+
+
+def links(request: Request[Any, Any, Any], page: Page[Any]) -> dict[str, str | None]:
+    """``next``/``previous`` URLs for page-number pages, or ``next``/``next_cursor`` for keyset."""
+    if page.page is None:  # keyset
+        following = _url(request, cursor=page.next_cursor, page=None) if page.next_cursor else None
+        return {"next": following, "previous": None, "next_cursor": page.next_cursor}
+    following = _url(request, page=page.page + 1, cursor=None) if page.has_next else None
+    previous = _url(request, page=page.page - 1, cursor=None) if page.has_previous else None
+    return {"next": following, "previous": previous, "next_cursor": page.next_cursor}

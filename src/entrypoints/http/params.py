@@ -1,0 +1,32 @@
+"""Query-parameter parsing the framework does not do the way the contract wants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from wallet_core.errors import FieldError, ValidationFailed
+
+
+def instant(name: str, value: str | None) -> datetime | None:
+    """RFC 3339 timestamps or plain dates; no zone means UTC."""
+    if value is None or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be an RFC 3339 timestamp or a date, got {value!r}.",
+            [FieldError(name, "not a timestamp")],
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def flag(name: str, value: str | None) -> bool | None:
+    if value is None or not value.strip():
+        return None
+    lowered = value.strip().lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise ValidationFailed(f"{name} must be true or false.", [FieldError(name, "not a boolean")])

@@ -1,0 +1,81 @@
+"""Domain objects to response bodies: money as decimal strings in each currency's digits."""
+
+from __future__ import annotations
+
+from entrypoints.http.schemas import (
+    Owner,
+    PartyResponse,
+    TransactionResponse,
+    UserResponse,
+    WalletResponse,
+    WithdrawalResponse,
+)
+from wallet_core.ledger import Account, Party, Transfer
+from wallet_core.money import Currencies, format_minor
+from wallet_core.users import User
+
+
+def user_body(user: User) -> UserResponse:
+    return UserResponse(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        phone_number=user.phone_number,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        date_of_birth=user.date_of_birth,
+        is_staff=user.is_staff,
+        created_at=user.created_at,
+    )
+
+
+def wallet_body(wallet: Account, currencies: Currencies) -> WalletResponse:
+    assert wallet.owner_id is not None
+    unit = currencies.get(wallet.currency)
+    return WalletResponse(
+        id=wallet.id,
+        owner=Owner(wallet.owner_id, wallet.owner_username or ""),
+        currency=wallet.currency,
+        balance=format_minor(wallet.balance, unit),
+        available_balance=format_minor(wallet.available, unit),
+        held_balance=format_minor(wallet.held, unit),
+        pending_incoming=format_minor(wallet.pending_incoming, unit),
+        is_active=wallet.is_active,
+        created_at=wallet.created_at,
+        updated_at=wallet.updated_at,
+    )
+
+
+def _party(party: Party | None) -> PartyResponse | None:
+    if party is None:
+        return None
+    return PartyResponse(party.user_id, party.username, party.wallet_id)
+
+
+def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]:
+    return {
+        "id": t.id,
+        "type": t.type.value,
+        "status": t.status.value,
+        "amount": format_minor(t.amount, currencies.get(t.currency)),
+        "currency": t.currency,
+        "funding_source": t.funding_source.value,
+        "reference": t.reference,
+        "description": t.description,
+        "wallet_id": t.wallet_id,
+        "counterparty_wallet_id": t.counterparty_wallet_id,
+        "sender": _party(t.sender),
+        "recipient": _party(t.recipient),
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "expires_at": t.expires_at,
+        "completed_at": t.completed_at,
+    }
+
+
+def transaction_body(t: Transfer, currencies: Currencies) -> TransactionResponse:
+    return TransactionResponse(**transaction_fields(t, currencies))  # type: ignore[arg-type]
+
+
+def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalResponse:
+    return WithdrawalResponse(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]

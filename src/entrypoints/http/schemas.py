@@ -1,0 +1,247 @@
+"""Request and response bodies as msgspec Structs: unknown fields are refused, types are strict
+(an amount must be a string), and PATCH fields use ``UNSET`` so "absent" differs from null."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["alice@example.com"])]
+Username = Annotated[str, Meta(min_length=3, max_length=150, examples=["alice"])]
+Password = Annotated[str, Meta(min_length=1, max_length=256, examples=["correct horse battery"])]
+Phone = Annotated[str, Meta(min_length=6, max_length=32, examples=["+14155550123"])]
+Name = Annotated[str, Meta(max_length=150)]
+Amount = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=40,
+        pattern=r"^\s*[0-9]+(\.[0-9]+)?\s*$",
+        description='A positive decimal string in the currency\'s units, e.g. "12.50".',
+        examples=["12.50"],
+    ),
+]
+CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
+Description = Annotated[str, Meta(max_length=140)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True):
+    """Request bodies: unknown fields are a 400, not silently ignored."""
+
+
+# Auth and users ---------------------------------------------------------------------------------
+
+
+class RegisterRequest(Strict):
+    email: Email
+    username: Username
+    password: Password
+    phone_number: Phone
+    first_name: Name = ""
+    last_name: Name = ""
+    date_of_birth: date | None = None
+    currency: CurrencyCode | None = None
+
+
+class TokenRequest(Strict):
+    password: Password
+    email: Annotated[str, Meta(min_length=1, max_length=254)] | None = None
+    username: Annotated[str, Meta(min_length=1, max_length=254)] | None = None
+
+
+class RefreshRequest(Strict):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
+
+
+class ProfileUpdate(Strict):
+    first_name: Name | UnsetType = UNSET
+    last_name: Name | UnsetType = UNSET
+    date_of_birth: date | UnsetType | None = UNSET
+    password: Password | UnsetType = UNSET
+    current_password: Password | UnsetType = UNSET
+
+
+class TokenPairResponse(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+class UserResponse(msgspec.Struct):
+    id: UUID
+    email: str
+    username: str
+    phone_number: str
+    first_name: str
+    last_name: str
+    date_of_birth: date | None
+    is_staff: bool
+    created_at: datetime
+
+
+# Wallets ----------------------------------------------------------------------------------------
+
+
+class Owner(msgspec.Struct):
+    id: UUID
+    username: str
+
+
+class WalletResponse(msgspec.Struct):
+    id: UUID
+    owner: Owner
+    currency: str
+    balance: str
+    available_balance: str
+    held_balance: str
+    pending_incoming: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegisterResponse(msgspec.Struct):
+    user: UserResponse
+    wallet: WalletResponse
+
+
+class OpenWalletRequest(Strict):
+    currency: CurrencyCode
+
+
+class WalletUpdate(Strict):
+    is_active: bool
+
+
+# Transactions -----------------------------------------------------------------------------------
+
+
+class TransferCreate(Strict, tag="transfer", tag_field="type"):
+    amount: Amount
+    recipient: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=255,
+            description="A username, an E.164 phone number or a wallet id.",
+        ),
+    ]
+    wallet_id: UUID | None = None
+    description: Description | None = None
+
+
+class WithdrawalCreate(Strict, tag="withdrawal", tag_field="type"):
+    amount: Amount
+    wallet_id: UUID | None = None
+    description: Description | None = None
+
+
+class DepositCreate(Strict, tag="deposit", tag_field="type"):
+    amount: Amount
+    wallet_id: UUID
+    funding_source: Literal["manual"] = "manual"
+    description: Description | None = None
+
+
+TransactionCreate = TransferCreate | WithdrawalCreate | DepositCreate
+
+
+class TransactionAction(Strict):
+    action: Literal["accept", "reject", "cancel"]
+
+
+class PartyResponse(msgspec.Struct):
+    user_id: UUID
+    username: str
+    wallet_id: UUID
+
+
+class TransactionResponse(msgspec.Struct):
+    id: UUID
+    type: str
+    status: str
+    amount: str
+    currency: str
+    funding_source: str
+    reference: str
+    description: str
+    wallet_id: UUID
+    counterparty_wallet_id: UUID | None
+    sender: PartyResponse | None
+    recipient: PartyResponse | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    completed_at: datetime | None
+
+
+class WithdrawalResponse(TransactionResponse):
+    withdrawal_code: str = ""
+
+
+# Pages ------------------------------------------------------------------------------------------
+
+
+class UserPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[UserResponse]
+    next_cursor: str | None = None
+
+
+class WalletPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[WalletResponse]
+    next_cursor: str | None = None
+
+
+class TransactionPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[TransactionResponse]
+    next_cursor: str | None = None
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+
+class PaysendRecipient(msgspec.Struct):
+    phone_number: Phone
+    amount: Amount
+    currency: CurrencyCode | None = None
+
+
+class PaysendNotification(msgspec.Struct):
+    """Paysend may add fields over time; unknown top-level fields are tolerated."""
+
+    transactionId: Annotated[str, Meta(min_length=1, max_length=255)]  # noqa: N815 - their name
+    status: Annotated[str, Meta(min_length=1, max_length=64)]
+    recipient: PaysendRecipient
+
+
+class CashoutVerification(msgspec.Struct):
+    """The ATM network's verification request (extra fields from the network are tolerated)."""
+
+    phone_number: Phone
+    withdrawal_code: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class WebhookResult(msgspec.Struct, omit_defaults=True):
+    status: str
+    transaction_id: UUID | None = None
+    amount: str | None = None
+    currency: str | None = None
+
+
+class HealthResponse(msgspec.Struct):
+    status: str
+    checks: dict[str, str] = msgspec.field(default_factory=dict)

@@ -1,0 +1,130 @@
+"""``/wallet/webhook/paysend`` and ``/wallet/webhook/cashout``: signed, allowlisted, exactly once.
+
+Check order (API.md): source IP (403), then the signature over the raw body (401) — both in a
+guard, which runs before the framework parses the body — then the body itself (400).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import JSONBody
+
+from entrypoints.http.client_ip import IpRules
+from entrypoints.http.context import ContainerDep, container_of
+from entrypoints.http.idempotency import run_idempotent
+from entrypoints.http.problems import responses_for
+from entrypoints.http.schemas import CashoutVerification, PaysendNotification, WebhookResult
+from entrypoints.http.webhooks.signatures import verify_signature
+from wallet_core.ledger import Transfer
+from wallet_core.money import format_minor
+from wallet_core.services.deposits import DepositOutcome, ProviderDeposit
+from wallet_core.services.idempotency import OutcomeRecorder
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+async def _authenticate(connection: Connection, source: str) -> None:
+    settings = container_of(connection.scope).settings
+    if source == "paysend":
+        allowlist, secrets = settings.paysend_ip_allowlist, settings.paysend_webhook_secrets
+    else:
+        allowlist, secrets = settings.atm_ip_allowlist, settings.atm_webhook_secrets
+    peer = connection.client.host if connection.client else None
+    IpRules(allowlist, settings.trusted_proxies).check(
+        peer, connection.headers.get("x-forwarded-for")
+    )
+    assert isinstance(connection, Request)
+    body = await connection.body()
+    verify_signature(
+        body, connection.headers, secrets, time.time(), settings.webhook_tolerance_seconds
+    )
+
+
+async def paysend_guard(connection: Connection, _: BaseRouteHandler) -> None:
+    await _authenticate(connection, "paysend")
+
+
+async def atm_guard(connection: Connection, _: BaseRouteHandler) -> None:
+    await _authenticate(connection, "atm")
+
+
+WEBHOOK_ERRORS = responses_for(400, 401, 403, 409, 422, 429)
+
+
+class WebhooksController(Controller):
+    path = "/wallet/webhook"
+    tags = ["webhooks"]
+    security = []
+
+    @post(
+        "/paysend",
+        status_code=200,
+        summary="Paysend deposit notification",
+        description="Signed with `X-Paysend-Signature` (hex HMAC-SHA256 of the raw body) or "
+        '`X-Signature: t=<unix>,v1=<hex HMAC of "<t>.<body>">`. Each `transactionId` is '
+        "credited at most once; repeats answer with the same `transaction_id`. "
+        "`status` other than COMPLETED is acknowledged and ignored.",
+        guards=[paysend_guard],
+        opt={"rate_scope": "webhook:paysend"},
+        responses=WEBHOOK_ERRORS,
+    )
+    async def paysend(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PaysendNotification],
+        container: ContainerDep,
+    ) -> Response[bytes]:
+        core = container.core
+        deposit = ProviderDeposit(
+            transaction_id=data.transactionId,
+            status=data.status,
+            phone_number=data.recipient.phone_number,
+            amount=data.recipient.amount,
+            currency=data.recipient.currency,
+        )
+
+        async def execute(recorder: OutcomeRecorder[DepositOutcome] | None) -> DepositOutcome:
+            return await core.deposits.paysend(deposit, recorder)
+
+        def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
+            transfer = outcome.transfer
+            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)
+
+        return await run_idempotent(
+            request, core, scope="webhook:paysend", required=False, execute=execute, render=render
+        )
+
+    @post(
+        "/cashout",
+        status_code=200,
+        summary="ATM network verifies a cash-out code",
+        description="Signed with `X-Signature` (or the legacy header). A right code posts the "
+        "held amount; five wrong codes cancel the cash-out and release the hold.",
+        guards=[atm_guard],
+        opt={"rate_scope": "webhook:atm"},
+        responses=WEBHOOK_ERRORS,
+    )
+    async def cashout(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CashoutVerification],
+        container: ContainerDep,
+    ) -> Response[bytes]:
+        core = container.core
+
+        async def execute(recorder: OutcomeRecorder[Transfer] | None) -> Transfer:
+            return await core.cashouts.verify(data.phone_number, data.withdrawal_code, recorder)
+
+        def render(transfer: Transfer) -> tuple[int, msgspec.Struct]:
+            amount = format_minor(transfer.amount, core.ctx.currencies.get(transfer.currency))
+            return 200, WebhookResult("approved", transfer.id, amount, transfer.currency)
+
+        return await run_idempotent(
+            request, core, scope="webhook:atm", required=False, execute=execute, render=render
+        )

@@ -1,0 +1,340 @@
+"""One validated Settings object, read from the environment (and ``.env``) once, at start.
+
+Nothing reads the environment at import time: ``load_settings()`` is called by the CLI or the ASGI
+factory and the result is passed explicitly to everything that needs it. A bad value fails fast
+with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Literal
+
+from entrypoints.http.client_ip import parse_networks
+from wallet_core.money import Currencies
+
+Network = IPv4Network | IPv6Network
+Environment = Literal["development", "production", "test"]
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wallet.db"
+DEFAULT_CURRENCIES = "USD:2,EUR:2,GBP:2,LBP:2"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    amount: int
+    per: str  # second | minute | hour | day
+
+    @property
+    def seconds(self) -> int:
+        return {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[self.per]
+
+    def __str__(self) -> str:
+        return f"{self.amount}/{self.per}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: Environment = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48), repr=False)
+    secret_key_is_generated: bool = True
+    previous_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    access_token_ttl_seconds: int = 1800
+    refresh_token_ttl_seconds: int = 86400
+    transfer_expiry_seconds: int = 86400
+    cashout_expiry_seconds: int = 1800
+    cache_ttl_seconds: int = 900
+    idempotency_ttl_seconds: int = 86400
+    paysend_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    atm_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    paysend_ip_allowlist: tuple[Network, ...] = (
+        ip_network("127.0.0.1/32"),
+        ip_network("::1/128"),
+    )
+    atm_ip_allowlist: tuple[Network, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
+    trusted_proxies: tuple[Network, ...] = ()
+    webhook_tolerance_seconds: int = 300
+    rate_limit_enabled: bool = True
+    rate_limit_anon: RateLimit = RateLimit(100, "day")
+    rate_limit_user: RateLimit = RateLimit(1000, "day")
+    rate_limit_registration: RateLimit = RateLimit(100, "day")
+    rate_limit_wallet: RateLimit = RateLimit(100, "day")
+    rate_limit_webhook: RateLimit = RateLimit(10000, "day")
+    email_backend: Literal["console", "smtp", "memory"] = "console"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    email_from: str = "Digital Wallet <no-reply@localhost>"
+    public_base_url: str = "http://localhost:8000"
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    currencies: str = DEFAULT_CURRENCIES
+    default_currency: str = "USD"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    expiry_interval_seconds: int = 60
+    outbox_poll_seconds: float = 1.0
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis: cache, rate limits and background jobs run inside the API process."""
+        return self.redis_url is None
+
+    def currency_registry(self) -> Currencies:
+        return Currencies.parse(self.currencies)
+
+
+# Parsing ----------------------------------------------------------------------------------------
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _rate(name: str, raw: str) -> RateLimit:
+    match = _RATE.match(raw)
+    if not match or int(match[1]) < 1:
+        raise SettingsError(f"{name} must look like N/second|minute|hour|day, got {raw!r}")
+    return RateLimit(int(match[1]), match[2].lower())
+
+
+def _choice(name: str, raw: str, options: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in options:
+        raise SettingsError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
+    return value
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines; ``#`` comments; optional single or double quotes; ``export`` allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+_INTS = {
+    "ACCESS_TOKEN_TTL_SECONDS": ("access_token_ttl_seconds", 1),
+    "REFRESH_TOKEN_TTL_SECONDS": ("refresh_token_ttl_seconds", 1),
+    "TRANSFER_EXPIRY_SECONDS": ("transfer_expiry_seconds", 1),
+    "CASHOUT_EXPIRY_SECONDS": ("cashout_expiry_seconds", 1),
+    "CACHE_TTL_SECONDS": ("cache_ttl_seconds", 1),
+    "IDEMPOTENCY_TTL_SECONDS": ("idempotency_ttl_seconds", 60),
+    "WEBHOOK_TOLERANCE_SECONDS": ("webhook_tolerance_seconds", 1),
+    "SMTP_PORT": ("smtp_port", 1),
+    "DB_POOL_SIZE": ("db_pool_size", 1),
+    "DB_MAX_OVERFLOW": ("db_max_overflow", 0),
+    "ARGON2_TIME_COST": ("argon2_time_cost", 1),
+    "ARGON2_MEMORY_COST_KIB": ("argon2_memory_cost_kib", 8),
+    "EXPIRY_INTERVAL_SECONDS": ("expiry_interval_seconds", 1),
+}
+_RATES = {
+    "RATE_LIMIT_ANON": "rate_limit_anon",
+    "RATE_LIMIT_USER": "rate_limit_user",
+    "RATE_LIMIT_REGISTRATION": "rate_limit_registration",
+    "RATE_LIMIT_WALLET": "rate_limit_wallet",
+    "RATE_LIMIT_WEBHOOK": "rate_limit_webhook",
+}
+_NETWORKS = {
+    "PAYSEND_IP_ALLOWLIST": "paysend_ip_allowlist",
+    "ATM_IP_ALLOWLIST": "atm_ip_allowlist",
+    "TRUSTED_PROXIES": "trusted_proxies",
+}
+_STRINGS = {
+    "DATABASE_URL": "database_url",
+    "SMTP_HOST": "smtp_host",
+    "SMTP_USERNAME": "smtp_username",
+    "SMTP_PASSWORD": "smtp_password",
+    "EMAIL_FROM": "email_from",
+    "PUBLIC_BASE_URL": "public_base_url",
+    "CURRENCIES": "currencies",
+}
+
+#: Every variable this service reads (``.env.example`` documents each).
+KNOWN_VARIABLES = frozenset(
+    {
+        *_INTS,
+        *_RATES,
+        *_NETWORKS,
+        *_STRINGS,
+        "ENV",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "PREVIOUS_SECRET_KEYS",
+        "PAYSEND_WEBHOOK_SECRETS",
+        "ATM_WEBHOOK_SECRETS",
+        "RATE_LIMIT_ENABLED",
+        "EMAIL_BACKEND",
+        "SMTP_STARTTLS",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "DEFAULT_CURRENCY",
+        "OUTBOX_POLL_SECONDS",
+    }
+)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Settings from ``environ`` (default: the process environment) over ``env_file``."""
+    source: dict[str, str] = read_env_file(env_file) if env_file is not None else {}
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+
+    env = _choice("ENV", source.get("ENV", "development"), ("development", "production", "test"))
+    values["env"] = env
+    for var, attr in _STRINGS.items():
+        if source.get(var, "").strip():
+            values[attr] = source[var].strip()
+    for var, (attr, minimum) in _INTS.items():
+        if source.get(var, "").strip():
+            values[attr] = _int(var, source[var], minimum)
+    for var, attr in _RATES.items():
+        if source.get(var, "").strip():
+            values[attr] = _rate(var, source[var])
+    for var, attr in _NETWORKS.items():
+        if var in source:
+            values[attr] = _networks(var, source[var])
+    if source.get("REDIS_URL", "").strip():
+        redis_url = source["REDIS_URL"].strip()
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}"
+            )
+        values["redis_url"] = redis_url
+    if source.get("SECRET_KEY", "").strip():
+        key = source["SECRET_KEY"].strip()
+        if len(key) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters long")
+        values["secret_key"] = key
+        values["secret_key_is_generated"] = False
+    values["previous_secret_keys"] = _list(source.get("PREVIOUS_SECRET_KEYS", ""))
+    values["paysend_webhook_secrets"] = _list(source.get("PAYSEND_WEBHOOK_SECRETS", ""))
+    values["atm_webhook_secrets"] = _list(source.get("ATM_WEBHOOK_SECRETS", ""))
+    if source.get("RATE_LIMIT_ENABLED", "").strip():
+        values["rate_limit_enabled"] = _bool("RATE_LIMIT_ENABLED", source["RATE_LIMIT_ENABLED"])
+    if source.get("SMTP_STARTTLS", "").strip():
+        values["smtp_starttls"] = _bool("SMTP_STARTTLS", source["SMTP_STARTTLS"])
+    if source.get("EMAIL_BACKEND", "").strip():
+        values["email_backend"] = _choice(
+            "EMAIL_BACKEND", source["EMAIL_BACKEND"], ("console", "smtp", "memory")
+        )
+    default_format = "json" if env == "production" else "console"
+    values["log_format"] = _choice(
+        "LOG_FORMAT", source.get("LOG_FORMAT", "") or default_format, ("console", "json")
+    )
+    values["log_level"] = _choice(
+        "LOG_LEVEL", source.get("LOG_LEVEL", "") or "info", ("debug", "info", "warning", "error")
+    ).upper()
+    if source.get("OUTBOX_POLL_SECONDS", "").strip():
+        values["outbox_poll_seconds"] = _float("OUTBOX_POLL_SECONDS", source["OUTBOX_POLL_SECONDS"])
+
+    try:
+        registry = Currencies.parse(str(values.get("currencies", DEFAULT_CURRENCIES)))
+    except ValueError as exc:
+        raise SettingsError(f"CURRENCIES is invalid: {exc}") from None
+    default_currency = source.get("DEFAULT_CURRENCY", "").strip().upper() or "USD"
+    if default_currency not in registry:
+        raise SettingsError(f"DEFAULT_CURRENCY {default_currency!r} is not in CURRENCIES")
+    values["default_currency"] = default_currency
+    _check_database_url(str(values.get("database_url", DEFAULT_DATABASE_URL)))
+
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.is_production:
+        _refuse_unsafe_production(settings)
+    return settings
+
+
+def _check_database_url(url: str) -> None:
+    if not url.startswith(("sqlite", "postgresql", "postgres://")):
+        raise SettingsError(
+            f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {url.split('@')[-1]!r}"
+        )
+
+
+def _refuse_unsafe_production(settings: Settings) -> None:
+    if settings.secret_key_is_generated:
+        raise SettingsError("SECRET_KEY is required when ENV=production")
+    if settings.uses_sqlite:
+        raise SettingsError("DATABASE_URL must be PostgreSQL when ENV=production, not SQLite")
+    if settings.email_backend == "memory":
+        raise SettingsError("EMAIL_BACKEND=memory is for tests; use smtp when ENV=production")
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]

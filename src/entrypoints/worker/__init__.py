@@ -1,0 +1,1 @@
+"""Background work: the outbox relay, email delivery, and the scheduled jobs."""
