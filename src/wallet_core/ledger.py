@@ -119,7 +119,9 @@ class Account:
 
     def moved(self, column: Column, delta: int, now: datetime) -> Account:
         new = self.total(column) + delta
-        if new < 0 or new >= MAX_MINOR_TOTAL:
+        if new >= MAX_MINOR_TOTAL:
+            raise InvalidAmount("The amount is too large for this account.")
+        if new < 0:
             raise LedgerInvariantViolated(f"{column} of account {self.id} would become {new}")
         return replace(self, **{column.value: new}, updated_at=now)  # type: ignore[arg-type]
 

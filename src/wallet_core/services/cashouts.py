@@ -175,6 +175,7 @@ class CashOutService:
                 locked = await lock_accounts(
                     uow, transfer.debit_account_id, transfer.credit_account_id
                 )
+                require_active(locked[transfer.debit_account_id])
                 movement = post_pending(
                     locked[transfer.debit_account_id],
                     locked[transfer.credit_account_id],
@@ -190,7 +191,12 @@ class CashOutService:
                 if recorder is not None:
                     await recorder(uow, done)
                 return done, None, {user.id}
-            pending = await uow.transfers.withdrawals_of(wallet_ids, pending_only=True)
+            # Wrong guesses count against live cash-outs; lapsed ones are the expiry job's.
+            pending = [
+                t
+                for t in await uow.transfers.withdrawals_of(wallet_ids, pending_only=True)
+                if not t.is_due(now)
+            ]
             limit = ctx.policy.max_code_attempts
             doomed = [t for t in pending if t.failed_attempts + 1 >= limit]
             locked = await lock_accounts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +106,13 @@ def check_description(description: str | None) -> str:
             [FieldError("description", f"at most {MAX_DESCRIPTION} characters")],
         )
     return text
+
+
+_PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ().-]{6,}$")
+
+
+def _looks_like_phone(ref: str) -> bool:
+    return bool(_PHONE_LIKE.match(ref))
 
 
 def is_party(actor: Actor, transfer: Transfer) -> bool:
@@ -235,7 +243,7 @@ class TransferService:
             owner = await uow.users.get(target_wallet.owner_id) if target_wallet.owner_id else None
         except ValueError:
             owner = None
-            if ref.startswith("+") or ref.replace(" ", "").isdigit():
+            if _looks_like_phone(ref):
                 try:
                     owner = await uow.users.find_by_phone(normalize_phone(ref, "recipient"))
                 except ValidationFailed:
