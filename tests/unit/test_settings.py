@@ -1,0 +1,139 @@
+"""Settings: every variable of API.md, validated once, failing fast with the variable's name."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import KNOWN_VARIABLES, RateLimit, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+API_MD = ROOT.parent / "shared" / "spec" / "API.md"
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.env == "development"
+    assert settings.uses_sqlite
+    assert settings.embedded
+    assert settings.rate_limit_user == RateLimit(1000, "day")
+    assert settings.access_token_ttl_seconds == 1800
+    assert settings.email_backend == "console"
+    assert settings.log_format == "console"
+    assert len(settings.secret_key) >= 32
+
+
+def test_every_variable_of_the_contract_is_read() -> None:
+    if not API_MD.exists():
+        pytest.skip("the shared spec is not next to this checkout")
+    table = API_MD.read_text().split("## Configuration and commands")[1]
+    names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    assert names - KNOWN_VARIABLES == set()
+
+
+def test_env_example_documents_every_variable() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    assert KNOWN_VARIABLES - documented == set()
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings(
+        {
+            "REDIS_URL": "redis://127.0.0.1:6379/2",
+            "RATE_LIMIT_WALLET": "5/minute",
+            "PAYSEND_WEBHOOK_SECRETS": "one, two ,",
+            "PAYSEND_IP_ALLOWLIST": "10.0.0.0/8, ::1",
+            "TRUSTED_PROXIES": "192.168.0.1",
+            "SMTP_STARTTLS": "yes",
+            "CURRENCIES": "USD:2,JPY:0",
+            "DEFAULT_CURRENCY": "jpy",
+        },
+        env_file=None,
+    )
+    assert not settings.embedded
+    assert settings.rate_limit_wallet == RateLimit(5, "minute")
+    assert settings.paysend_webhook_secrets == ("one", "two")
+    assert [str(n) for n in settings.paysend_ip_allowlist] == ["10.0.0.0/8", "::1/128"]
+    assert settings.smtp_starttls is True
+    assert settings.default_currency == "JPY"
+    assert settings.currency_registry().get("JPY").digits == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ACCESS_TOKEN_TTL_SECONDS", "soon"),
+        ("ACCESS_TOKEN_TTL_SECONDS", "0"),
+        ("RATE_LIMIT_ANON", "100 per day"),
+        ("RATE_LIMIT_USER", "0/day"),
+        ("RATE_LIMIT_ENABLED", "maybe"),
+        ("PAYSEND_IP_ALLOWLIST", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "not-an-ip"),
+        ("EMAIL_BACKEND", "pigeon"),
+        ("LOG_FORMAT", "xml"),
+        ("ENV", "staging"),
+        ("REDIS_URL", "http://localhost"),
+        ("DATABASE_URL", "mysql://localhost/db"),
+        ("SECRET_KEY", "short"),
+        ("CURRENCIES", "usd:2,EURO:2"),
+        ("DEFAULT_CURRENCY", "CHF"),
+        ("SMTP_PORT", "-1"),
+    ],
+)
+def test_bad_values_fail_fast_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value}, env_file=None)
+
+
+def test_production_refuses_unsafe_defaults() -> None:
+    postgres = "postgresql://wallet@db/wallet"
+    key = "k" * 40
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        load_settings({"ENV": "production", "DATABASE_URL": postgres}, env_file=None)
+    with pytest.raises(SettingsError, match="SQLite"):
+        load_settings({"ENV": "production", "SECRET_KEY": key}, env_file=None)
+    production = load_settings(
+        {"ENV": "production", "SECRET_KEY": key, "DATABASE_URL": postgres}, env_file=None
+    )
+    assert production.is_production
+    assert production.log_format == "json"
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport CACHE_TTL_SECONDS=60\nPUBLIC_BASE_URL='https://wallet.example'\n"
+    )
+    settings = load_settings({"CACHE_TTL_SECONDS": "30"}, env_file=env_file)
+    assert settings.cache_ttl_seconds == 30
+    assert settings.public_base_url == "https://wallet.example"
+
+
+def test_a_malformed_env_file_line_is_named(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("JUST_A_WORD\n")
+    with pytest.raises(SettingsError, match=r"\.env:1"):
+        load_settings({}, env_file=env_file)
+
+
+def test_importing_the_app_reads_no_environment() -> None:
+    """Nothing reads configuration at import time: a broken environment only matters when
+    settings are loaded."""
+    env = {**os.environ, "ACCESS_TOKEN_TTL_SECONDS": "broken"}
+    imports = "import entrypoints.http.app, entrypoints.http.asgi, entrypoints.cli"
+    subprocess.run([sys.executable, "-c", imports], env=env, check=True, timeout=60)
+    with pytest.raises(SettingsError):
+        load_settings(env, env_file=None)
+
+
+def test_the_readme_embedding_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Embedding the core")[1].split("```python\n")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})  # noqa: S102
+    assert capsys.readouterr().out.split() == ["7450", "True"]
