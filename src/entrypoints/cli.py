@@ -124,7 +124,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.worker.run import run_worker
 
-    return run_worker(settings, workers=args.workers)
+    return run_worker(settings, concurrency=args.concurrency)
 
 
 def cmd_scheduler(settings: Settings, _: argparse.Namespace) -> int:
@@ -173,7 +173,7 @@ def parser() -> argparse.ArgumentParser:
         handler=cmd_migrate
     )
     worker = sub.add_parser("worker", help="run the taskiq worker (needs REDIS_URL)")
-    worker.add_argument("--workers", type=int, default=1)
+    worker.add_argument("--concurrency", type=int, default=10, help="tasks run at once")
     worker.set_defaults(handler=cmd_worker)
     sub.add_parser("scheduler", help="run the single job scheduler (needs REDIS_URL)").set_defaults(
         handler=cmd_scheduler

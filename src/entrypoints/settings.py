@@ -92,6 +92,7 @@ class Settings:
     argon2_memory_cost_kib: int = 65536
     expiry_interval_seconds: int = 60
     outbox_poll_seconds: float = 1.0
+    task_reclaim_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -201,6 +202,7 @@ _INTS = {
     "ARGON2_TIME_COST": ("argon2_time_cost", 1),
     "ARGON2_MEMORY_COST_KIB": ("argon2_memory_cost_kib", 8),
     "EXPIRY_INTERVAL_SECONDS": ("expiry_interval_seconds", 1),
+    "TASK_RECLAIM_SECONDS": ("task_reclaim_seconds", 1),
 }
 _RATES = {
     "RATE_LIMIT_ANON": "rate_limit_anon",

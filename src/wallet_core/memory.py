@@ -651,11 +651,15 @@ class MemoryOutboxRepository:
         for item in events:
             self._t.put(item.id, item)
 
-    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+    async def lock_undispatched(
+        self, limit: int, stale_before: datetime, now: datetime
+    ) -> list[OutboxEvent]:
         waiting = [
             e
             for e in self._t.values()
-            if e.sent_at is None and (e.dispatched_at is None or e.dispatched_at < stale_before)
+            if e.sent_at is None
+            and (e.dispatched_at is None or e.dispatched_at < stale_before)
+            and (e.next_attempt_at is None or e.next_attempt_at <= now)
         ]
         return sorted(waiting, key=lambda e: (e.created_at, e.id.bytes))[:limit]
 
@@ -677,10 +681,13 @@ class MemoryOutboxRepository:
                 replace(item, sent_at=at, dispatched_at=dispatched, payload=dict(payload)),
             )
 
-    async def record_attempt(self, event_id: UUID) -> None:
+    async def record_attempt(self, event_id: UUID, retry_at: datetime) -> None:
         item = self._t.get(event_id)
         if item is not None:
-            self._t.put(event_id, replace(item, attempts=item.attempts + 1))
+            retry = replace(
+                item, attempts=item.attempts + 1, next_attempt_at=retry_at, dispatched_at=None
+            )
+            self._t.put(event_id, retry)
 
 
 class MemoryUnitOfWork:

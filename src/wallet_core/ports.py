@@ -212,9 +212,12 @@ class IdempotencyRepository(Protocol):
 class OutboxRepository(Protocol):
     async def add_many(self, events: Sequence[OutboxEvent]) -> None: ...
 
-    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+    async def lock_undispatched(
+        self, limit: int, stale_before: datetime, now: datetime
+    ) -> list[OutboxEvent]:
         """Unsent events to hand to the queue, oldest first, skipping rows others hold: never
-        dispatched, or dispatched before ``stale_before`` and still unsent (a lost task)."""
+        dispatched, or dispatched before ``stale_before`` and still unsent (a lost task); and
+        in either case not waiting out a retry backoff (``next_attempt_at`` after ``now``)."""
         ...
 
     async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None: ...
@@ -223,7 +226,9 @@ class OutboxRepository(Protocol):
 
     async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None: ...
 
-    async def record_attempt(self, event_id: UUID) -> None: ...
+    async def record_attempt(self, event_id: UUID, retry_at: datetime) -> None:
+        """Count a failed delivery and make the event dispatchable again at ``retry_at``."""
+        ...
 
 
 class UnitOfWork(Protocol):

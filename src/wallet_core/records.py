@@ -65,3 +65,5 @@ class OutboxEvent:
     dispatched_at: datetime | None = None
     sent_at: datetime | None = None
     attempts: int = 0
+    #: After a failed delivery: not to be dispatched again before this time (backoff).
+    next_attempt_at: datetime | None = None

@@ -525,15 +525,20 @@ async def test_outbox_dispatch_and_delivery_marks(storage: Storage) -> None:
 
     await run(storage, add)
     stale = NOW - timedelta(minutes=10)
-    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, stale))
+    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, stale, NOW))
     assert event.id in {e.id for e in waiting}
     await run(storage, lambda uow: uow.outbox.mark_dispatched([event.id], NOW))
-    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, stale))
+    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, stale, NOW))
     assert event.id not in {e.id for e in waiting}
     later = NOW + timedelta(hours=1)
-    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, later))
+    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, later, NOW))
     assert event.id in {e.id for e in waiting}  # dispatched long ago and never sent: again
-    await run(storage, lambda uow: uow.outbox.record_attempt(event.id))
+    retry_at = NOW + timedelta(seconds=30)
+    await run(storage, lambda uow: uow.outbox.record_attempt(event.id, retry_at))
+    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, later, NOW))
+    assert event.id not in {e.id for e in waiting}  # backing off after a failed attempt
+    waiting = await run(storage, lambda uow: uow.outbox.lock_undispatched(10_000, later, retry_at))
+    assert event.id in {e.id for e in waiting}
     await run(storage, lambda uow: uow.outbox.mark_sent(event.id, NOW, {"amount": "1.00"}))
     sent = await run(storage, lambda uow: uow.outbox.lock_for_delivery(event.id))
     assert sent is not None

@@ -237,6 +237,7 @@ def outbox_from_row(row: Row[Any]) -> OutboxEvent:
         dispatched_at=m["dispatched_at"],
         sent_at=m["sent_at"],
         attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
     )
 
 
@@ -250,4 +251,5 @@ def outbox_to_row(event: OutboxEvent) -> dict[str, Any]:
         "dispatched_at": event.dispatched_at,
         "sent_at": event.sent_at,
         "attempts": event.attempts,
+        "next_attempt_at": event.next_attempt_at,
     }

@@ -237,6 +237,7 @@ class OutboxRecord(Base):
     dispatched_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(

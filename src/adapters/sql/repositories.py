@@ -633,13 +633,16 @@ class SqlOutboxRepository(_Repository):
         if events:
             await self._conn.execute(outbox_t.insert(), [mappers.outbox_to_row(e) for e in events])
 
-    async def lock_undispatched(self, limit: int, stale_before: datetime) -> list[OutboxEvent]:
+    async def lock_undispatched(
+        self, limit: int, stale_before: datetime, now: datetime
+    ) -> list[OutboxEvent]:
         o = outbox_t.c
         stmt = (
             select(outbox_t)
             .where(
                 o.sent_at.is_(None),
                 or_(o.dispatched_at.is_(None), o.dispatched_at < stale_before),
+                or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
             )
             .order_by(outbox_t.c.created_at, outbox_t.c.id)
             .limit(limit)
@@ -669,11 +672,11 @@ class SqlOutboxRepository(_Repository):
             )
         )
 
-    async def record_attempt(self, event_id: UUID) -> None:
+    async def record_attempt(self, event_id: UUID, retry_at: datetime) -> None:
         await self._conn.execute(
             update(outbox_t)
             .where(outbox_t.c.id == event_id)
-            .values(attempts=outbox_t.c.attempts + 1)
+            .values(attempts=outbox_t.c.attempts + 1, next_attempt_at=retry_at, dispatched_at=None)
         )
 
 

@@ -14,8 +14,6 @@ from wallet_core.core import WalletCore
 
 log = structlog.get_logger(__name__)
 
-MAX_DELIVERY_ATTEMPTS = 6
-
 
 async def _every(seconds: float, name: str, job: object) -> None:
     while True:
@@ -36,12 +34,12 @@ class EmbeddedJobs:
         cleanup_interval_seconds: float = 86400.0,
     ) -> None:
         self._core = core
-        self._queue: asyncio.Queue[tuple[UUID, int]] = asyncio.Queue()
+        self._queue: asyncio.Queue[UUID] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._intervals = (outbox_poll_seconds, expiry_interval_seconds, cleanup_interval_seconds)
 
     async def _enqueue(self, event_id: UUID) -> None:
-        self._queue.put_nowait((event_id, 0))
+        self._queue.put_nowait(event_id)
 
     async def _relay(self) -> None:
         await self._core.notifications.relay(self._enqueue)
@@ -56,18 +54,11 @@ class EmbeddedJobs:
 
     async def _deliver_forever(self) -> None:
         while True:
-            event_id, attempt = await self._queue.get()
+            event_id = await self._queue.get()
             try:
                 await self._core.notifications.deliver(event_id)
             except Exception as exc:
-                if attempt + 1 < MAX_DELIVERY_ATTEMPTS:
-                    delay = min(60.0, 2.0**attempt)
-                    log.warning("email.retry", event_id=str(event_id), delay=delay, error=str(exc))
-                    asyncio.get_running_loop().call_later(
-                        delay, self._queue.put_nowait, (event_id, attempt + 1)
-                    )
-                else:
-                    log.error("email.gave_up", event_id=str(event_id), error=str(exc))
+                log.warning("email.failed", event_id=str(event_id), error=str(exc))
 
     def start(self) -> None:
         poll, expiry, cleanup = self._intervals

@@ -11,6 +11,7 @@ from wallet_core.ports import MessageRenderer, Notifier, UnitOfWork
 from wallet_core.services.context import Context
 
 Enqueue = Callable[[UUID], Awaitable[None]]
+MAX_BACKOFF_SECONDS = 300
 
 
 class NotificationService:
@@ -27,8 +28,8 @@ class NotificationService:
         enqueued again later, and delivery ignores duplicates."""
 
         async def work(uow: UnitOfWork) -> int:
-            stale = self._ctx.clock.now() - redeliver_after
-            events = await uow.outbox.lock_undispatched(batch, stale)
+            now = self._ctx.clock.now()
+            events = await uow.outbox.lock_undispatched(batch, now - redeliver_after, now)
             for item in events:
                 await enqueue(item.id)
             await uow.outbox.mark_dispatched([e.id for e in events], self._ctx.clock.now())
@@ -68,7 +69,13 @@ class NotificationService:
             raise
 
     async def _count_attempt(self, event_id: UUID) -> None:
+        """Back off exponentially (1 s, 2 s, 4 s... at most 5 min); never give up."""
+
         async def work(uow: UnitOfWork) -> None:
-            await uow.outbox.record_attempt(event_id)
+            item = await uow.outbox.lock_for_delivery(event_id)
+            if item is None or item.sent_at is not None:
+                return
+            delay = timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2**item.attempts))
+            await uow.outbox.record_attempt(event_id, self._ctx.clock.now() + delay)
 
         await self._ctx.storage.run(work)

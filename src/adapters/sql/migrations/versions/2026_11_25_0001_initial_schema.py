@@ -160,6 +160,11 @@ def upgrade() -> None:
             "sent_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "next_attempt_at",
+            advanced_alchemy.types.datetime.DateTimeUTC(timezone=True),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_outbox_events_user_id_users")
         ),

@@ -1,0 +1,173 @@
+"""``wallet worker`` and ``wallet scheduler``: processes built from explicit settings.
+
+The worker runs the taskiq receiver (email deliveries, scheduled jobs) and the outbox relay,
+which hands committed events to the queue. The scheduler fires the schedules; a Redis lease makes
+sure exactly one scheduler process does, however many are started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import uuid
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+from taskiq.acks import AcknowledgeType
+from taskiq.cli.scheduler.run import SchedulerLoop
+from taskiq.receiver import Receiver
+from taskiq.schedule_sources import LabelScheduleSource
+from taskiq.scheduler.scheduler import TaskiqScheduler
+
+from entrypoints.bootstrap import build
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
+from entrypoints.worker.broker import make_broker
+from entrypoints.worker.tasks import holder, register_tasks
+
+log = structlog.get_logger(__name__)
+
+LEADER_KEY = "wallet:scheduler:leader"
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def relay_forever(relay: object, interval: float) -> None:
+    """Hand committed outbox events to the queue, forever (a failed pass is logged)."""
+    while True:
+        try:
+            await relay()  # type: ignore[operator]
+        except Exception:
+            log.exception("outbox.relay_failed")
+        await asyncio.sleep(interval)
+
+
+async def worker_main(
+    settings: Settings,
+    *,
+    concurrency: int = 10,
+    stop: asyncio.Event | None = None,
+) -> None:
+    stop = stop or asyncio.Event()
+    broker = make_broker(settings, reclaim_after_seconds=settings.task_reclaim_seconds)
+    get, set_ = holder()
+    tasks = register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
+    container = build(settings)
+    set_(container)
+    broker.is_worker_process = True
+    await broker.startup()
+
+    redeliver_after = timedelta(seconds=settings.task_reclaim_seconds)
+
+    async def relay() -> int:
+        return await container.core.notifications.relay(
+            tasks.enqueue_delivery, redeliver_after=redeliver_after
+        )
+
+    relaying = asyncio.create_task(relay_forever(relay, settings.outbox_poll_seconds))
+    receiver = Receiver(
+        broker,
+        max_async_tasks=concurrency,
+        ack_type=AcknowledgeType.WHEN_EXECUTED,
+        propagate_exceptions=False,
+        run_startup=False,
+    )
+    log.info("worker.started", concurrency=concurrency)
+    try:
+        await receiver.listen(stop)
+    finally:
+        relaying.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relaying
+        await broker.shutdown()
+        await container.close()
+        log.info("worker.stopped")
+
+
+async def scheduler_main(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    lease_seconds: int = 15,
+) -> None:
+    """Fire the schedules while holding the leader lease; wait for it otherwise."""
+    stop = stop or asyncio.Event()
+    assert settings.redis_url is not None
+    broker = make_broker(settings)
+    get, _ = holder()
+    register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
+    redis = Redis.from_url(settings.redis_url)
+    me = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+    try:
+        while not stop.is_set():
+            if await redis.set(LEADER_KEY, me, nx=True, ex=lease_seconds):
+                log.info("scheduler.leading", me=me)
+                await _lead(broker, redis, me, lease_seconds, stop)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=lease_seconds / 3)
+    finally:
+        if await redis.get(LEADER_KEY) == me.encode():
+            await redis.delete(LEADER_KEY)
+        await redis.aclose()
+
+
+async def _lead(broker: object, redis: Redis, me: str, lease: int, stop: asyncio.Event) -> None:
+    source = LabelScheduleSource(broker)  # type: ignore[arg-type]
+    scheduler = TaskiqScheduler(broker, sources=[source])  # type: ignore[arg-type]
+    await source.startup()  # reads the schedules from the registered tasks' labels
+    await scheduler.startup()
+    firing = asyncio.create_task(SchedulerLoop(scheduler).run(skip_first_run=False))
+    try:
+        while not stop.is_set() and not firing.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=lease / 3)
+            # Renew the lease only if it is still ours; losing it means stepping down.
+            if await redis.get(LEADER_KEY) != me.encode():
+                log.warning("scheduler.lost_lease", me=me)
+                return
+            await redis.expire(LEADER_KEY, lease)
+    finally:
+        firing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await firing
+        await scheduler.shutdown()
+        await source.shutdown()
+
+
+def run_worker(settings: Settings, *, concurrency: int = 10) -> int:
+    configure_logging(settings)
+    if settings.redis_url is None:
+        log.error("worker.needs_redis")
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await worker_main(settings, concurrency=concurrency, stop=stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def run_scheduler(settings: Settings) -> int:
+    configure_logging(settings)
+    if settings.redis_url is None:
+        log.error("scheduler.needs_redis")
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await scheduler_main(settings, stop=stop)
+
+    asyncio.run(main())
+    return 0
