@@ -114,6 +114,9 @@ def test_environment(**extra: str) -> dict[str, str]:
     return env
 
 
+test_environment.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @pytest.fixture(scope="session")
 def make_settings(database_url: str, redis_url: str) -> Callable[..., Settings]:
     def make(**extra: str) -> Settings:
