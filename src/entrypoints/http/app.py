@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.di import Provide
+from litestar.exceptions import SerializationException
 from litestar.middleware import DefineMiddleware
 
 from entrypoints.bootstrap import Container, build
@@ -27,6 +29,20 @@ from entrypoints.settings import Settings
 from entrypoints.worker.embedded import EmbeddedJobs
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class JsonRequest(Request[Any, Any, Any]):
+    """Malformed JSON is a 400, never a crash. Litestar turns ``msgspec.DecodeError`` into a
+    client error, but msgspec raises ``RecursionError`` past its nesting limit and
+    ``UnicodeDecodeError`` on invalid UTF-8 inside a string, which would otherwise be 500s."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise SerializationException("The JSON body is nested too deeply.") from None
+        except UnicodeDecodeError:
+            raise SerializationException("The JSON body is not valid UTF-8.") from None
 
 
 def create_app(
@@ -92,6 +108,7 @@ def create_app(
         before_send=[add_request_id_header, add_rate_limit_headers],
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=JsonRequest,
         logging_config=None,
         debug=False,
     )
