@@ -11,15 +11,11 @@ from wallet_core.queries import Page
 
 
 def _url(request: Request[Any, Any, Any], **changes: object) -> str:
-    params: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key not in changes:
-            params.setdefault(key, value)
-    for key, value in changes.items():
-        if value is not None:
-            params[key] = str(value)
+    # Every value of a repeated parameter (``?type=deposit&type=withdrawal``) is kept.
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    params += [(k, str(v)) for k, v in changes.items() if v is not None]
     query = urlencode(params)
-    base = str(request.url.replace(query=""))
+    base = str(request.url.with_replacements(query=""))
     return f"{base.rstrip('?')}?{query}" if query else base.rstrip("?")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from wallet_core.errors import FieldError, ValidationFailed
+from wallet_core.errors import FieldError, UnsupportedCurrency, ValidationFailed
+from wallet_core.money import Currencies
 
 
 def instant(name: str, value: str | None) -> datetime | None:
@@ -19,6 +20,16 @@ def instant(name: str, value: str | None) -> datetime | None:
             [FieldError(name, "not a timestamp")],
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def currency(name: str, value: str | None, currencies: Currencies) -> str | None:
+    """A currency filter: an unknown code is a bad query parameter (400), not a 422."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return currencies.get(value).code
+    except UnsupportedCurrency as exc:
+        raise ValidationFailed(exc.message, [FieldError(name, exc.message)]) from None
 
 
 def flag(name: str, value: str | None) -> bool | None:

@@ -164,7 +164,11 @@ def handle_http_exception(request: Request[Any, Any, Any], error: HTTPException)
     request_id = request_id_of(request.scope)
     code = _CODE_BY_STATUS.get(status, "error" if status < 500 else "internal_error")
     errors = _validation_errors(error) if isinstance(error, ValidationException) else []
-    header_problem = next((e for e in errors if e.field.lower() == "idempotency-key"), None)
+    # The framework names the header "Idempotency-Key" when it is missing, but by the handler's
+    # parameter name ("idempotency_key") when its value breaks the length bounds.
+    header_problem = next(
+        (e for e in errors if e.field.lower().replace("_", "-") == "idempotency-key"), None
+    )
     detail_text = (error.detail or "").lower()
     if header_problem is not None or (status == 400 and "idempotency-key" in detail_text):
         message = header_problem.message if header_problem else detail_text

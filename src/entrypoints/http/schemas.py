@@ -15,12 +15,14 @@ Username = Annotated[str, Meta(min_length=3, max_length=150, examples=["alice"])
 Password = Annotated[str, Meta(min_length=1, max_length=256, examples=["correct horse battery"])]
 Phone = Annotated[str, Meta(min_length=6, max_length=32, examples=["+14155550123"])]
 Name = Annotated[str, Meta(max_length=150)]
+# A sign is let through the pattern so that "-5.00" is refused by the business rule (422
+# invalid_amount, like zero), not as a malformed body.
 Amount = Annotated[
     str,
     Meta(
         min_length=1,
         max_length=40,
-        pattern=r"^\s*[0-9]+(\.[0-9]+)?\s*$",
+        pattern=r"^\s*[-+]?[0-9]+(\.[0-9]+)?\s*$",
         description='A positive decimal string in the currency\'s units, e.g. "12.50".',
         examples=["12.50"],
     ),

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from entrypoints.http.context import ActorDep, ContainerDep
 from entrypoints.http.idempotency import run_idempotent
 from entrypoints.http.pagination import links
+from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
 from entrypoints.http.presenters import transaction_body, withdrawal_body
 from entrypoints.http.problems import responses_for
@@ -98,7 +99,7 @@ class TransactionsController(Controller):
             types=_many(type_, transaction_type),
             statuses=_many(status),
             funding_sources=_many(funding_source),
-            currency=currency,
+            currency=currency_param("currency", currency, core.ctx.currencies),
             wallet=wallet,
             reference=reference,
             created_at_after=instant("created_at_after", created_at_after),

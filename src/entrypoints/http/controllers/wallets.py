@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from entrypoints.http.context import ActorDep, ContainerDep
 from entrypoints.http.pagination import links
+from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
 from entrypoints.http.presenters import wallet_body
 from entrypoints.http.problems import responses_for
@@ -42,7 +43,7 @@ class WalletsController(Controller):
     ) -> WalletPage:
         params = WalletListParams(
             user=user,
-            currency=currency,
+            currency=currency_param("currency", currency, container.core.ctx.currencies),
             balance_min=balance_min,
             balance_max=balance_max,
             created_at_after=instant("created_at_after", created_at_after),
