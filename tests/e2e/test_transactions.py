@@ -235,7 +235,22 @@ async def test_insufficient_funds(client: httpx.AsyncClient, api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "amount", ["1.001", "0", "0.00", "-5.00", "1234567890123456", "1234567890123456.00"]
+    "amount",
+    [
+        "1.001",
+        "0",
+        "0.00",
+        "-5.00",
+        "1234567890123456",
+        "1234567890123456.00",
+        "abc",
+        "",
+        "1e3",
+        "1,00",
+        "NaN",
+        "Infinity",
+        "0x10",
+    ],
 )
 async def test_invalid_amounts(client: httpx.AsyncClient, api: Api, amount: str) -> None:
     alice, bob = await api.person(), await api.person()

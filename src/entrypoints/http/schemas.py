@@ -15,15 +15,13 @@ Username = Annotated[str, Meta(min_length=3, max_length=150, examples=["alice"])
 Password = Annotated[str, Meta(min_length=1, max_length=256, examples=["correct horse battery"])]
 Phone = Annotated[str, Meta(min_length=6, max_length=32, examples=["+14155550123"])]
 Name = Annotated[str, Meta(max_length=150)]
-# A sign is let through the pattern so that "-5.00" is refused by the business rule (422
-# invalid_amount, like zero), not as a malformed body.
+# Any string reaches the core, which refuses what is not a positive amount in the currency's
+# digits with 422 invalid_amount; only a non-string (e.g. a JSON number) is a malformed body (400).
 Amount = Annotated[
     str,
     Meta(
-        min_length=1,
-        max_length=40,
-        pattern=r"^\s*[-+]?[0-9]+(\.[0-9]+)?\s*$",
-        description='A positive decimal string in the currency\'s units, e.g. "12.50".',
+        description='A positive decimal string in the currency\'s units, e.g. "12.50"; at most '
+        "15 integer digits and the currency's minor-unit digits.",
         examples=["12.50"],
     ),
 ]
