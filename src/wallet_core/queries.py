@@ -27,6 +27,8 @@ NEVER = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+#: Deep pages are what cursors are for; the bound also keeps offsets within a 64-bit integer.
+MAX_PAGE = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +156,8 @@ def page_request(
     errors = []
     if not 1 <= size <= MAX_PAGE_SIZE:
         errors.append(FieldError("page_size", f"must be between 1 and {MAX_PAGE_SIZE}"))
-    if page is not None and page < 1:
-        errors.append(FieldError("page", "must be 1 or more"))
+    if page is not None and not 1 <= page <= MAX_PAGE:
+        errors.append(FieldError("page", f"must be between 1 and {MAX_PAGE}"))
     if page is not None and cursor is not None:
         errors.append(FieldError("cursor", "use either page or cursor, not both"))
     if errors:

@@ -22,13 +22,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.repositories import SqlUnitOfWork
-from wallet_core.errors import ServiceUnavailable
+from wallet_core.errors import ServiceUnavailable, ValidationFailed
 from wallet_core.ports import UnitOfWork
 
 T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")  # connection exceptions, operator intervention
+#: character_not_in_repertoire: PostgreSQL text cannot hold NUL (U+0000), which JSON and query
+#: strings can carry. That is the client's bad input (400), not our fault (500).
+UNREPRESENTABLE_TEXT_SQLSTATE = "22021"
 
 
 def sqlstate(error: BaseException) -> str | None:
@@ -103,6 +106,10 @@ class SqlStorage:
                     continue
                 if is_unavailable(exc):
                     raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
+                if sqlstate(exc) == UNREPRESENTABLE_TEXT_SQLSTATE:
+                    raise ValidationFailed(
+                        "Text must not contain NUL (U+0000) characters."
+                    ) from exc
                 raise
             except (TimeoutError, OSError, PoolTimeout, ConnectionError) as exc:
                 raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
