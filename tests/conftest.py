@@ -23,6 +23,7 @@ from adapters.sql.migrate import upgrade
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings, load_settings
+from environment import app_environment
 from support import Api
 from wallet_core.memory import MemoryNotifier
 
@@ -33,9 +34,6 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
-
-WEBHOOK_SECRET = "test-paysend-secret-0123456789"
-ATM_SECRET = "test-atm-secret-0123456789abcdef"
 
 
 def _server_dsn(url: str) -> str:
@@ -93,34 +91,10 @@ async def redis_url() -> AsyncIterator[str]:
     await client.aclose()
 
 
-def test_environment(**extra: str) -> dict[str, str]:
-    """Settings for tests: cheap argon2, emails kept in memory, generous rate limits."""
-    env = {
-        "ENV": "test",
-        "SECRET_KEY": "test-secret-key-for-jwt-signing-0123456789",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_COST_KIB": "8",
-        "EMAIL_BACKEND": "memory",
-        "PAYSEND_WEBHOOK_SECRETS": WEBHOOK_SECRET,
-        "ATM_WEBHOOK_SECRETS": ATM_SECRET,
-        "RATE_LIMIT_ANON": "100000/day",
-        "RATE_LIMIT_USER": "100000/day",
-        "RATE_LIMIT_REGISTRATION": "100000/day",
-        "RATE_LIMIT_WALLET": "100000/day",
-        "RATE_LIMIT_WEBHOOK": "100000/day",
-        "LOG_LEVEL": "warning",
-    }
-    env.update(extra)
-    return env
-
-
-test_environment.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 @pytest.fixture(scope="session")
 def make_settings(database_url: str, redis_url: str) -> Callable[..., Settings]:
     def make(**extra: str) -> Settings:
-        env = test_environment(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        env = app_environment(DATABASE_URL=database_url, REDIS_URL=redis_url)
         env.update(extra)
         return load_settings({k: v for k, v in env.items() if v is not None}, env_file=None)
 

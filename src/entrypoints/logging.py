@@ -31,7 +31,8 @@ def configure_logging(settings: Settings) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Cached loggers are faster but ignore later reconfiguration (tests capture logs).
+        cache_logger_on_first_use=settings.is_production,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

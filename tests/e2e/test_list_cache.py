@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from conftest import ATM_SECRET, WEBHOOK_SECRET
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
+from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, idem
 from wallet_core.memory import ManualClock, MemoryNotifier
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ATM_SECRET, WEBHOOK_SECRET
 from entrypoints.http.webhooks.signatures import sign
+from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, idem
 
 WALLET = "/api/v1/wallet"

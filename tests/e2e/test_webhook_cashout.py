@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ATM_SECRET, WEBHOOK_SECRET
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
+from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, idem, new_phone
 from wallet_core.memory import MemoryNotifier
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 
-import conftest
-from conftest import ATM_SECRET, WEBHOOK_SECRET
+import environment
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
+from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, idem
 from wallet_core.memory import MemoryNotifier
 
@@ -253,7 +253,7 @@ async def test_real_server_sees_the_socket_peer(
     port = _free_port()
     env = {
         **os.environ,
-        **conftest.test_environment(DATABASE_URL=database_url, REDIS_URL=redis_url),
+        **environment.app_environment(DATABASE_URL=database_url, REDIS_URL=redis_url),
     }
     log = tmp_path / "server.log"
     with log.open("wb") as sink:

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ATM_SECRET, WEBHOOK_SECRET
 from entrypoints import cli
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign, verify_signature
 from entrypoints.settings import Settings
+from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, new_phone
 from wallet_core.errors import InvalidSignature
 from wallet_core.memory import MemoryNotifier

@@ -40,6 +40,19 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=20)
 
 
+@pytest.fixture(autouse=True)
+async def quiet_outbox(container: Container) -> None:
+    """Events other tests left unsent would go to this test's mailbox (the database is shared):
+    mark them sent, so each test sees only what it caused."""
+    async with container.storage.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE outbox_events SET sent_at = now(), dispatched_at = now() "
+                "WHERE sent_at IS NULL"
+            )
+        )
+
+
 @pytest.fixture
 async def open_containers() -> AsyncIterator[list[Container]]:
     containers: list[Container] = []
@@ -186,9 +199,9 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
 
 
 def _environment(settings: Settings) -> dict[str, str]:
-    from conftest import test_environment
+    from environment import app_environment
 
-    return test_environment(
+    return app_environment(
         DATABASE_URL=settings.database_url,
         REDIS_URL=settings.redis_url or "",
         EMAIL_BACKEND="smtp",

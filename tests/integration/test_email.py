@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from structlog.testing import capture_logs
@@ -363,6 +364,7 @@ def test_message_id_header_uses_the_sender_domain() -> None:
 
 
 async def test_console_notifier_logs_the_message() -> None:
+    structlog.reset_defaults()  # an app started by another test may filter info lines out
     with capture_logs() as logs:
         await ConsoleNotifier().send(message())
 

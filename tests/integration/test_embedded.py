@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from adapters.sql.migrate import upgrade
-from conftest import test_environment
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
+from environment import app_environment
 from support import PASSWORD, new_name, new_phone
 from wallet_core.memory import MemoryNotifier
 
@@ -18,7 +18,7 @@ from wallet_core.memory import MemoryNotifier
 async def test_the_embedded_app_serves_and_runs_its_jobs_in_process(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'wallet.db'}"
     await asyncio.to_thread(upgrade, url)
-    env = test_environment(
+    env = app_environment(
         DATABASE_URL=url,
         EXPIRY_INTERVAL_SECONDS="1",
         OUTBOX_POLL_SECONDS="0.1",
