@@ -7,19 +7,15 @@ server. When PostgreSQL or Redis cannot be reached the run fails and says how to
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
-from adapters.sql.migrate import upgrade
+from databases import create_database, drop_database
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings, load_settings
@@ -27,50 +23,17 @@ from environment import app_environment
 from support import Api
 from wallet_core.memory import MemoryNotifier
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
-
-
-def _server_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _connect_admin() -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(_server_dsn(TEST_DATABASE_URL), timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {TEST_DATABASE_URL} ({exc}). "
-            f"Start it with: {START_POSTGRES}  (or set TEST_DATABASE_URL)",
-            pytrace=False,
-        )
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     """A database of its own for this run, migrated to head, dropped at the end."""
-    name = f"wallet_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = await _connect_admin()
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url)
+    url = await create_database()
     yield url
-    admin = await _connect_admin()
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.close()
+    await drop_database(url)
 
 
 @pytest.fixture(scope="session")

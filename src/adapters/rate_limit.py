@@ -1,5 +1,6 @@
-"""Rate limiting on the ``limits`` library: atomic moving windows in Redis (shared by every API
-process) or in process memory for the embedded default.
+"""Rate limiting on the ``limits`` library's storage: fixed windows aligned to the clock, counted
+with one atomic INCR-and-expire per request and scope, in Redis (shared by every API process) or
+in process memory for the embedded default.
 
 When Redis cannot be reached the limiter fails OPEN (requests pass, a warning is logged): a
 cache outage must not take payments down, and the limits are abuse protection, not accounting.
@@ -12,24 +13,11 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from limits import (
-    RateLimitItemPerDay,
-    RateLimitItemPerHour,
-    RateLimitItemPerMinute,
-    RateLimitItemPerSecond,
-)
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.limits import RateLimitItem
 
 log = structlog.get_logger(__name__)
 
-_ITEMS: dict[str, type[RateLimitItem]] = {
-    "second": RateLimitItemPerSecond,
-    "minute": RateLimitItemPerMinute,
-    "hour": RateLimitItemPerHour,
-    "day": RateLimitItemPerDay,
-}
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +25,7 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset_after: int  # seconds until the window frees a request
+    reset_after: int  # seconds until the window ends
 
     @property
     def retry_after(self) -> int:
@@ -47,7 +35,6 @@ class Decision:
 class RateLimiter:
     def __init__(self, storage: Storage, *, namespace: str = "rl") -> None:
         self._storage = storage
-        self._strategy = MovingWindowRateLimiter(storage)
         self._namespace = namespace
 
     @classmethod
@@ -67,18 +54,17 @@ class RateLimiter:
 
     async def hit(self, scope: str, identity: str, amount: int, per: str) -> Decision:
         """Count one request of ``identity`` in ``scope`` and say whether it may pass."""
-        item = _ITEMS[per](amount)
+        period = PERIODS[per]
+        now = time.time()
+        window = int(now // period)
+        reset_after = math.ceil(period - now % period)
+        key = f"{scope}/{identity}/{period}/{window}"
         try:
-            allowed = await self._strategy.hit(item, self._namespace, scope, identity)
-            stats = await self._strategy.get_window_stats(item, self._namespace, scope, identity)
+            count = await self._storage.incr(key, period + 1)
         except Exception as exc:
             log.warning("rate_limit.unavailable", scope=scope, error=str(exc))
-            return Decision(True, amount, amount, item.get_expiry())
-        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
-        return Decision(allowed, amount, max(0, stats.remaining), reset_after)
+            return Decision(True, amount, amount, reset_after)
+        return Decision(count <= amount, amount, max(0, amount - count), reset_after)
 
     async def reset(self) -> None:
         await self._storage.reset()
-
-    async def close(self) -> None:
-        return None

@@ -15,6 +15,7 @@ import pytest
 from adapters.sql.engine import create_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.storage import SqlStorage
+from databases import create_database, drop_database
 from support import new_name, new_phone
 from wallet_core.errors import AlreadyExists
 from wallet_core.ledger import (
@@ -61,14 +62,23 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture(scope="module")
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of this module's own: the contract writes rows straight through the
+    repositories (no ledger rules), which must not leak into the shared test database."""
+    url = await create_database("wallet_contract")
+    yield url
+    await drop_database(url)
+
+
 @pytest.fixture(params=["memory", "postgres", "sqlite"])
 async def storage(
-    request: pytest.FixtureRequest, database_url: str, sqlite_url: str
+    request: pytest.FixtureRequest, postgres_url: str, sqlite_url: str
 ) -> AsyncIterator[Storage]:
     if request.param == "memory":
         yield MemoryStorage(IDS.new_id, now)
         return
-    url = database_url if request.param == "postgres" else sqlite_url
+    url = postgres_url if request.param == "postgres" else sqlite_url
     sql = SqlStorage(create_engine(url, pool_size=2, max_overflow=2), IDS.new_id, now)
     yield sql
     await sql.close()

@@ -8,6 +8,8 @@ The tightest window's numbers go out in the ``RateLimit-*`` headers.
 
 from __future__ import annotations
 
+import asyncio
+
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.rate_limit import Decision
@@ -72,10 +74,12 @@ class RateLimitMiddleware:
         if not settings.rate_limit_enabled:
             await self.app(scope, receive, send)
             return
-        decisions = [
-            await container.rate_limiter.hit(name, identity, limit.amount, limit.per)
-            for name, identity, limit in _windows(scope, settings)
-        ]
+        decisions = await asyncio.gather(
+            *(
+                container.rate_limiter.hit(name, identity, limit.amount, limit.per)
+                for name, identity, limit in _windows(scope, settings)
+            )
+        )
         if not decisions:
             await self.app(scope, receive, send)
             return
