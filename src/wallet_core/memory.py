@@ -737,6 +737,9 @@ class MemoryStorage:
         async with self._lock:
             return await work(MemoryUnitOfWork(self.state, self._new_id, self._now))
 
+    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        return await self.run(work)
+
 
 def build_in_memory(
     *,

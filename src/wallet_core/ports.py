@@ -269,6 +269,11 @@ class Storage(Protocol):
         """Run read-only ``work`` (no locks, nothing to commit)."""
         ...
 
+    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run ``work`` whose every statement is atomic on its own (an insert-if-absent, a
+        compare-and-swap): each commits as it runs, saving the transaction's round trips."""
+        ...
+
 
 class Notifier(Protocol):
     """Delivers one rendered message to one address (SMTP, console, memory)."""

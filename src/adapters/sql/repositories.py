@@ -38,6 +38,7 @@ from adapters.sql.records import (
     TransferRecord,
     UserRecord,
 )
+from adapters.sql.session import Session
 from wallet_core.errors import AlreadyExists
 from wallet_core.ledger import (
     Account,
@@ -68,14 +69,87 @@ tokens_t = RefreshTokenRecord.__table__
 idem_t = IdempotencyKeyRecord.__table__
 outbox_t = OutboxRecord.__table__
 
+# Statements built once: executing a prebuilt statement with parameters skips SQLAlchemy's
+# per-call construction and cache-key work on the hot path (see docs/performance.md).
+_USER_INSERT = users_t.insert()
+_USER_BY_ID = select(users_t).where(users_t.c.id == bindparam("id"))
+_USER_BY_LOGIN = (
+    select(users_t)
+    .where(
+        or_(
+            users_t.c.email == bindparam("login"),
+            func.lower(users_t.c.username) == bindparam("login"),
+        )
+    )
+    .limit(1)
+)
+_USER_BY_PHONE = select(users_t).where(users_t.c.phone_number == bindparam("phone"))
+_USER_BY_USERNAME = select(users_t).where(
+    func.lower(users_t.c.username) == func.lower(bindparam("username"))
+)
+_ACCOUNT_INSERT = accounts_t.insert()
+_ACCOUNT_BY_ID = select(accounts_t).where(accounts_t.c.id == bindparam("id"))
+_ACCOUNTS_LOCK = (
+    select(accounts_t)
+    .where(accounts_t.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(accounts_t.c.id)
+    .with_for_update()
+)
+_WALLETS_OF = (
+    select(accounts_t)
+    .where(accounts_t.c.owner_id == bindparam("owner"))
+    .order_by(accounts_t.c.created_at, accounts_t.c.id)
+)
+_WALLET_OF = select(accounts_t).where(
+    accounts_t.c.owner_id == bindparam("owner"), accounts_t.c.currency == bindparam("currency")
+)
+_SYSTEM_ACCOUNT = select(accounts_t).where(
+    accounts_t.c.source == bindparam("source"), accounts_t.c.currency == bindparam("currency")
+)
+_TRANSFER_INSERT = transfers_t.insert()
+_TRANSFER_BY_ID = select(transfers_t).where(transfers_t.c.id == bindparam("id"))
+_TRANSFER_LOCK = _TRANSFER_BY_ID.with_for_update()
+_TRANSFER_BY_PROVIDER = select(transfers_t).where(
+    transfers_t.c.funding_source == bindparam("source"),
+    transfers_t.c.provider_id == bindparam("provider_id"),
+)
+_TRANSFER_UPDATE = (
+    update(transfers_t)
+    .where(transfers_t.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        updated_at=bindparam("b_updated_at"),
+        completed_at=bindparam("b_completed_at"),
+        failed_attempts=bindparam("b_failed_attempts"),
+    )
+)
+_ENTRY_INSERT = entries_t.insert()
+_OUTBOX_INSERT = outbox_t.insert()
+_IDEMPOTENCY_BY_KEY = select(idem_t).where(
+    idem_t.c.scope == bindparam("scope"), idem_t.c.key == bindparam("key")
+)
+_IDEMPOTENCY_COMPLETE = (
+    update(idem_t)
+    .where(
+        idem_t.c.scope == bindparam("b_scope"),
+        idem_t.c.key == bindparam("b_key"),
+        idem_t.c.claim_id == bindparam("b_claim"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        response_status=bindparam("b_status"),
+        response_body=bindparam("b_body"),
+    )
+)
+
 
 class _Repository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, session: Session) -> None:
+        self._s = session
 
     @property
     def _dialect(self) -> str:
-        return self._conn.dialect.name
+        return self._s.dialect
 
     def _insert(self, table: Any) -> Any:
         """A dialect insert, so ``on_conflict_do_nothing`` is available on both databases."""
@@ -109,33 +183,30 @@ def _constraint_field(error: IntegrityError) -> str:
 class SqlUserRepository(_Repository):
     async def add(self, user: User) -> None:
         try:
-            await self._conn.execute(users_t.insert().values(mappers.user_to_row(user)))
+            await self._s.execute(_USER_INSERT, mappers.user_to_row(user))
         except IntegrityError as exc:
             field = _constraint_field(exc)
             raise AlreadyExists(f"A user with this {field} already exists.") from exc
 
     async def update(self, user: User) -> None:
         row = mappers.user_to_row(user)
-        await self._conn.execute(users_t.update().where(users_t.c.id == user.id).values(row))
+        await self._s.execute(users_t.update().where(users_t.c.id == user.id).values(row))
 
-    async def _one(self, *where: ColumnElement[bool]) -> User | None:
-        row = (await self._conn.execute(select(users_t).where(*where).limit(1))).first()
+    async def _one(self, stmt: Select[Any], params: dict[str, Any]) -> User | None:
+        row = (await self._s.execute(stmt, params)).first()
         return mappers.user_from_row(row) if row else None
 
     async def get(self, user_id: UUID) -> User | None:
-        return await self._one(users_t.c.id == user_id)
+        return await self._one(_USER_BY_ID, {"id": user_id})
 
     async def find_by_login(self, login: str) -> User | None:
-        login = login.lower()
-        return await self._one(
-            or_(users_t.c.email == login, func.lower(users_t.c.username) == login)
-        )
+        return await self._one(_USER_BY_LOGIN, {"login": login.lower()})
 
     async def find_by_phone(self, phone_number: str) -> User | None:
-        return await self._one(users_t.c.phone_number == phone_number)
+        return await self._one(_USER_BY_PHONE, {"phone": phone_number})
 
     async def find_by_username(self, username: str) -> User | None:
-        return await self._one(func.lower(users_t.c.username) == username.lower())
+        return await self._one(_USER_BY_USERNAME, {"username": username})
 
     def _where(self, query: UserQuery) -> list[ColumnElement[bool]]:
         f = query.filter
@@ -164,62 +235,53 @@ class SqlUserRepository(_Repository):
         if query.page.cursor is not None:
             stmt = stmt.where(seek(self._SORT, users_t.c.id, query.ordering, query.page.cursor))
         stmt = stmt.order_by(*order_by(self._SORT, users_t.c.id, query.ordering))
-        rows = await self._conn.execute(_paged(stmt, query.page))
+        rows = await self._s.execute(_paged(stmt, query.page))
         return [mappers.user_from_row(r) for r in rows]
 
     async def count(self, query: UserQuery) -> int:
         stmt = select(func.count()).select_from(users_t).where(*self._where(query))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._s.execute(stmt)).scalar_one())
 
 
 # Accounts ---------------------------------------------------------------------------------------
 
 _BALANCE = accounts_t.c.credits_posted - accounts_t.c.debits_posted
 _TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_ACCOUNT_SAVE = (
+    update(accounts_t)
+    .where(accounts_t.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in (*_TOTALS, "is_active", "updated_at")})
+)
 
 
 class SqlAccountRepository(_Repository):
     def __init__(
-        self, conn: AsyncConnection, new_id: Callable[[], UUID], now: Callable[[], datetime]
+        self, session: Session, new_id: Callable[[], UUID], now: Callable[[], datetime]
     ) -> None:
-        super().__init__(conn)
+        super().__init__(session)
         self._new_id = new_id
         self._now = now
 
     async def add(self, account: Account) -> None:
         try:
-            await self._conn.execute(accounts_t.insert().values(mappers.account_to_row(account)))
+            await self._s.execute(_ACCOUNT_INSERT, mappers.account_to_row(account))
         except IntegrityError as exc:
             raise AlreadyExists(f"You already have a {account.currency} wallet.") from exc
 
     async def get(self, account_id: UUID) -> Account | None:
-        stmt = select(accounts_t).where(accounts_t.c.id == account_id)
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._s.execute(_ACCOUNT_BY_ID, {"id": account_id})).first()
         return mappers.account_from_row(row) if row else None
 
     async def lock(self, account_ids: Iterable[UUID]) -> dict[UUID, Account]:
         ids = sorted(set(account_ids), key=lambda u: u.bytes)
         if not ids:
             return {}
-        stmt = (
-            select(accounts_t)
-            .where(accounts_t.c.id.in_(ids))
-            .order_by(accounts_t.c.id)
-            .with_for_update()
-        )
-        rows = await self._conn.execute(stmt)
+        rows = await self._s.execute(_ACCOUNTS_LOCK, {"ids": ids})
         return {a.id: a for a in map(mappers.account_from_row, rows)}
 
     async def save(self, accounts: Sequence[Account]) -> None:
         if not accounts:
             return
-        stmt = (
-            update(accounts_t)
-            .where(accounts_t.c.id == bindparam("b_id"))
-            .values(
-                {name: bindparam(f"b_{name}") for name in (*_TOTALS, "is_active", "updated_at")}
-            )
-        )
         params = [
             {
                 "b_id": a.id,
@@ -229,28 +291,20 @@ class SqlAccountRepository(_Repository):
             }
             for a in accounts
         ]
-        await self._conn.execute(stmt, params)
+        await self._s.change(accounts_t, _ACCOUNT_SAVE, params)
 
     async def wallets_of(self, user_id: UUID) -> list[Account]:
-        stmt = (
-            select(accounts_t)
-            .where(accounts_t.c.owner_id == user_id)
-            .order_by(accounts_t.c.created_at, accounts_t.c.id)
-        )
-        return [mappers.account_from_row(r) for r in await self._conn.execute(stmt)]
+        rows = await self._s.execute(_WALLETS_OF, {"owner": user_id})
+        return [mappers.account_from_row(r) for r in rows]
 
     async def wallet_of(self, user_id: UUID, currency: str) -> Account | None:
-        stmt = select(accounts_t).where(
-            accounts_t.c.owner_id == user_id, accounts_t.c.currency == currency
-        )
-        row = (await self._conn.execute(stmt)).first()
+        params = {"owner": user_id, "currency": currency}
+        row = (await self._s.execute(_WALLET_OF, params)).first()
         return mappers.account_from_row(row) if row else None
 
     async def system_account(self, source: FundingSource, currency: str) -> Account:
-        stmt = select(accounts_t).where(
-            accounts_t.c.source == source.value, accounts_t.c.currency == currency
-        )
-        row = (await self._conn.execute(stmt)).first()
+        params = {"source": source.value, "currency": currency}
+        row = (await self._s.execute(_SYSTEM_ACCOUNT, params)).first()
         if row is None:
             now = self._now()
             account = Account(
@@ -262,8 +316,8 @@ class SqlAccountRepository(_Repository):
                 source=source,
             )
             insert = self._insert(accounts_t).values(mappers.account_to_row(account))
-            await self._conn.execute(insert.on_conflict_do_nothing())
-            row = (await self._conn.execute(stmt)).first()
+            await self._s.execute(insert.on_conflict_do_nothing())
+            row = (await self._s.execute(_SYSTEM_ACCOUNT, params)).first()
         assert row is not None
         return mappers.account_from_row(row)
 
@@ -300,15 +354,15 @@ class SqlAccountRepository(_Repository):
         if query.page.cursor is not None:
             stmt = stmt.where(seek(self._SORT, accounts_t.c.id, query.ordering, query.page.cursor))
         stmt = stmt.order_by(*order_by(self._SORT, accounts_t.c.id, query.ordering))
-        rows = await self._conn.execute(_paged(stmt, query.page))
+        rows = await self._s.execute(_paged(stmt, query.page))
         return [mappers.account_from_row(r) for r in rows]
 
     async def count(self, query: WalletQuery) -> int:
         stmt = select(func.count()).select_from(accounts_t).where(*self._where(query))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def all_accounts(self) -> list[Account]:
-        rows = await self._conn.execute(select(accounts_t))
+        rows = await self._s.execute(select(accounts_t))
         return [mappers.account_from_row(r) for r in rows]
 
 
@@ -399,39 +453,38 @@ def _viewer_sides(viewer: UUID) -> list[ColumnElement[bool]]:
 class SqlTransferRepository(_Repository):
     async def add(self, transfer: Transfer) -> None:
         try:
-            await self._conn.execute(transfers_t.insert().values(mappers.transfer_to_row(transfer)))
+            await self._s.insert(transfers_t, _TRANSFER_INSERT, [mappers.transfer_to_row(transfer)])
         except IntegrityError as exc:
             raise AlreadyExists("This transaction already exists.") from exc
 
     async def update(self, transfer: Transfer) -> None:
-        await self._conn.execute(
-            update(transfers_t)
-            .where(transfers_t.c.id == transfer.id)
-            .values(
-                status=transfer.status.value,
-                updated_at=transfer.updated_at,
-                completed_at=transfer.completed_at,
-                failed_attempts=transfer.failed_attempts,
-            )
+        await self._s.change(
+            transfers_t,
+            _TRANSFER_UPDATE,
+            [
+                {
+                    "b_id": transfer.id,
+                    "b_status": transfer.status.value,
+                    "b_updated_at": transfer.updated_at,
+                    "b_completed_at": transfer.completed_at,
+                    "b_failed_attempts": transfer.failed_attempts,
+                }
+            ],
         )
 
-    async def _one(self, *where: ColumnElement[bool], lock: bool = False) -> Transfer | None:
-        stmt = select(transfers_t).where(*where)
-        if lock:
-            stmt = stmt.with_for_update()
-        row = (await self._conn.execute(stmt)).first()
+    async def _one(self, stmt: Select[Any], params: dict[str, Any]) -> Transfer | None:
+        row = (await self._s.execute(stmt, params)).first()
         return mappers.transfer_from_row(row) if row else None
 
     async def get(self, transfer_id: UUID) -> Transfer | None:
-        return await self._one(transfers_t.c.id == transfer_id)
+        return await self._one(_TRANSFER_BY_ID, {"id": transfer_id})
 
     async def lock(self, transfer_id: UUID) -> Transfer | None:
-        return await self._one(transfers_t.c.id == transfer_id, lock=True)
+        return await self._one(_TRANSFER_LOCK, {"id": transfer_id})
 
     async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None:
-        return await self._one(
-            transfers_t.c.funding_source == source.value, transfers_t.c.provider_id == provider_id
-        )
+        params = {"source": source.value, "provider_id": provider_id}
+        return await self._one(_TRANSFER_BY_PROVIDER, params)
 
     async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
         stmt = (
@@ -440,7 +493,7 @@ class SqlTransferRepository(_Repository):
             .on_conflict_do_nothing(index_elements=["funding_source", "provider_id"])
             .returning(transfers_t.c.id)
         )
-        return (await self._conn.execute(stmt)).first() is not None
+        return (await self._s.execute(stmt)).first() is not None
 
     async def withdrawals_of(
         self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
@@ -457,7 +510,7 @@ class SqlTransferRepository(_Repository):
         if pending_only:
             stmt = stmt.where(t.status == TransferStatus.PENDING.value)
         stmt = stmt.order_by(t.id).with_for_update()
-        return [mappers.transfer_from_row(r) for r in await self._conn.execute(stmt)]
+        return [mappers.transfer_from_row(r) for r in await self._s.execute(stmt)]
 
     async def lock_due(self, now: datetime, limit: int) -> list[Transfer]:
         t = transfers_t.c
@@ -468,7 +521,7 @@ class SqlTransferRepository(_Repository):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [mappers.transfer_from_row(r) for r in await self._conn.execute(stmt)]
+        return [mappers.transfer_from_row(r) for r in await self._s.execute(stmt)]
 
     async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
         t = transfers_t.c
@@ -476,7 +529,7 @@ class SqlTransferRepository(_Repository):
         totals: dict[UUID, tuple[int, int]] = {}
         for side, column in ((0, t.debit_account_id), (1, t.credit_account_id)):
             stmt = select(column, func.sum(t.amount)).where(pending).group_by(column)
-            for account_id, amount in await self._conn.execute(stmt):
+            for account_id, amount in await self._s.execute(stmt):
                 pair = list(totals.get(account_id, (0, 0)))
                 pair[side] = int(amount)
                 totals[account_id] = (pair[0], pair[1])
@@ -491,7 +544,7 @@ class SqlTransferRepository(_Repository):
         ordered = order_by(sort, transfers_t.c.id, query.ordering)
         if f.viewer_id is None:
             stmt = select(transfers_t).where(*where).order_by(*ordered)
-            rows = await self._conn.execute(_paged(stmt, page))
+            rows = await self._s.execute(_paged(stmt, page))
             return [mappers.transfer_from_row(r) for r in rows]
         # Each half walks its own (party, created_at, id) index; the union merges two short
         # sorted runs instead of sorting everything the viewer ever did.
@@ -506,7 +559,7 @@ class SqlTransferRepository(_Repository):
         outer = select(merged).order_by(
             *order_by(_transfer_sort(merged.c), merged.c.id, query.ordering)
         )
-        rows = await self._conn.execute(_paged(outer, page))
+        rows = await self._s.execute(_paged(outer, page))
         return [mappers.transfer_from_row(r) for r in rows]
 
     async def count(self, query: TransactionQuery) -> int:
@@ -514,14 +567,14 @@ class SqlTransferRepository(_Repository):
         where = _transfer_filters(f)
         if f.viewer_id is None:
             stmt = select(func.count()).select_from(transfers_t).where(*where)
-            return int((await self._conn.execute(stmt)).scalar_one())
+            return int((await self._s.execute(stmt)).scalar_one())
         # Two counts, each an index-only walk of one party index, instead of one OR that makes
         # the planner visit every row of a busy wallet.
         halves = [
             select(func.count()).select_from(transfers_t).where(side, *where).scalar_subquery()
             for side in _viewer_sides(f.viewer_id)
         ]
-        return int((await self._conn.execute(select(halves[0] + halves[1]))).scalar_one())
+        return int((await self._s.execute(select(halves[0] + halves[1]))).scalar_one())
 
 
 # Entries ----------------------------------------------------------------------------------------
@@ -530,13 +583,15 @@ class SqlTransferRepository(_Repository):
 class SqlEntryRepository(_Repository):
     async def add_many(self, entries: Sequence[Entry]) -> None:
         if entries:
-            await self._conn.execute(entries_t.insert(), [mappers.entry_to_row(e) for e in entries])
+            await self._s.insert(
+                entries_t, _ENTRY_INSERT, [mappers.entry_to_row(e) for e in entries]
+            )
 
     async def totals(self) -> dict[UUID, dict[Column, int]]:
         e = entries_t.c
         stmt = select(e.account_id, e.total, func.sum(e.delta)).group_by(e.account_id, e.total)
         totals: dict[UUID, dict[Column, int]] = {}
-        for account_id, total, delta in await self._conn.execute(stmt):
+        for account_id, total, delta in await self._s.execute(stmt):
             totals.setdefault(account_id, {})[Column(total)] = int(delta)
         return totals
 
@@ -546,27 +601,27 @@ class SqlEntryRepository(_Repository):
 
 class SqlRefreshTokenRepository(_Repository):
     async def add(self, token: RefreshToken) -> None:
-        await self._conn.execute(tokens_t.insert().values(mappers.refresh_token_to_row(token)))
+        await self._s.execute(tokens_t.insert().values(mappers.refresh_token_to_row(token)))
 
     async def lock_by_digest(self, token_digest: str) -> RefreshToken | None:
         stmt = select(tokens_t).where(tokens_t.c.token_digest == token_digest).with_for_update()
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._s.execute(stmt)).first()
         return mappers.refresh_token_from_row(row) if row else None
 
     async def mark_rotated(self, token_id: UUID, at: datetime) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             update(tokens_t).where(tokens_t.c.id == token_id).values(rotated_at=at)
         )
 
     async def revoke_family(self, family_id: UUID, at: datetime) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             update(tokens_t)
             .where(tokens_t.c.family_id == family_id, tokens_t.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
 
     async def revoke_all_of(self, user_id: UUID, at: datetime) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             update(tokens_t)
             .where(tokens_t.c.user_id == user_id, tokens_t.c.revoked_at.is_(None))
             .values(revoked_at=at)
@@ -588,9 +643,10 @@ class SqlIdempotencyRepository(_Repository):
             .on_conflict_do_nothing(index_elements=["scope", "key"])
             .returning(idem_t.c.scope)
         )
-        if (await self._conn.execute(stmt)).first() is not None:
+        if (await self._s.execute(stmt)).first() is not None:
             return None
-        row = (await self._conn.execute(select(idem_t).where(*_key_of(record)))).first()
+        params = {"scope": record.scope, "key": record.key}
+        row = (await self._s.execute(_IDEMPOTENCY_BY_KEY, params)).first()
         return mappers.idempotency_from_row(row) if row else None
 
     async def replace(self, existing: IdempotencyRecord, new: IdempotencyRecord) -> bool:
@@ -599,22 +655,21 @@ class SqlIdempotencyRepository(_Repository):
             .where(*_key_of(existing), idem_t.c.claim_id == existing.claim_id)
             .values(mappers.idempotency_to_row(new))
         )
-        return (await self._conn.execute(stmt)).rowcount == 1
+        return (await self._s.execute(stmt)).rowcount == 1
 
     async def complete(self, record: IdempotencyRecord) -> bool:
-        stmt = (
-            update(idem_t)
-            .where(*_key_of(record), idem_t.c.claim_id == record.claim_id)
-            .values(
-                state=record.state.value,
-                response_status=record.response_status,
-                response_body=record.response_body,
-            )
-        )
-        return (await self._conn.execute(stmt)).rowcount == 1
+        params = {
+            "b_scope": record.scope,
+            "b_key": record.key,
+            "b_claim": record.claim_id,
+            "b_state": record.state.value,
+            "b_status": record.response_status,
+            "b_body": record.response_body,
+        }
+        return (await self._s.execute(_IDEMPOTENCY_COMPLETE, params)).rowcount == 1
 
     async def release(self, record: IdempotencyRecord) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             delete(idem_t).where(
                 *_key_of(record),
                 idem_t.c.claim_id == record.claim_id,
@@ -625,7 +680,7 @@ class SqlIdempotencyRepository(_Repository):
     async def delete_expired(self, now: datetime, limit: int) -> int:
         doomed = select(idem_t.c.scope, idem_t.c.key).where(idem_t.c.expires_at <= now).limit(limit)
         stmt = delete(idem_t).where(tuple_(idem_t.c.scope, idem_t.c.key).in_(doomed))
-        return int((await self._conn.execute(stmt)).rowcount)
+        return int((await self._s.execute(stmt)).rowcount)
 
 
 # Outbox -----------------------------------------------------------------------------------------
@@ -634,7 +689,9 @@ class SqlIdempotencyRepository(_Repository):
 class SqlOutboxRepository(_Repository):
     async def add_many(self, events: Sequence[OutboxEvent]) -> None:
         if events:
-            await self._conn.execute(outbox_t.insert(), [mappers.outbox_to_row(e) for e in events])
+            await self._s.insert(
+                outbox_t, _OUTBOX_INSERT, [mappers.outbox_to_row(e) for e in events]
+            )
 
     async def lock_undispatched(
         self, limit: int, stale_before: datetime, now: datetime
@@ -651,21 +708,21 @@ class SqlOutboxRepository(_Repository):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [mappers.outbox_from_row(r) for r in await self._conn.execute(stmt)]
+        return [mappers.outbox_from_row(r) for r in await self._s.execute(stmt)]
 
     async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None:
         if event_ids:
-            await self._conn.execute(
+            await self._s.execute(
                 update(outbox_t).where(outbox_t.c.id.in_(list(event_ids))).values(dispatched_at=at)
             )
 
     async def lock_for_delivery(self, event_id: UUID) -> OutboxEvent | None:
         stmt = select(outbox_t).where(outbox_t.c.id == event_id).with_for_update()
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._s.execute(stmt)).first()
         return mappers.outbox_from_row(row) if row else None
 
     async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             update(outbox_t)
             .where(outbox_t.c.id == event_id)
             .values(
@@ -676,7 +733,7 @@ class SqlOutboxRepository(_Repository):
         )
 
     async def record_attempt(self, event_id: UUID, retry_at: datetime) -> None:
-        await self._conn.execute(
+        await self._s.execute(
             update(outbox_t)
             .where(outbox_t.c.id == event_id)
             .values(attempts=outbox_t.c.attempts + 1, next_attempt_at=retry_at, dispatched_at=None)
@@ -684,15 +741,19 @@ class SqlOutboxRepository(_Repository):
 
 
 class SqlUnitOfWork:
-    """The repositories of one transaction, sharing its connection."""
+    """The repositories of one transaction, sharing its session."""
 
     def __init__(
         self, conn: AsyncConnection, new_id: Callable[[], UUID], now: Callable[[], datetime]
     ) -> None:
-        self.users = SqlUserRepository(conn)
-        self.accounts = SqlAccountRepository(conn, new_id, now)
-        self.transfers = SqlTransferRepository(conn)
-        self.entries = SqlEntryRepository(conn)
-        self.refresh_tokens = SqlRefreshTokenRepository(conn)
-        self.idempotency = SqlIdempotencyRepository(conn)
-        self.outbox = SqlOutboxRepository(conn)
+        self.session = Session(conn)
+        self.users = SqlUserRepository(self.session)
+        self.accounts = SqlAccountRepository(self.session, new_id, now)
+        self.transfers = SqlTransferRepository(self.session)
+        self.entries = SqlEntryRepository(self.session)
+        self.refresh_tokens = SqlRefreshTokenRepository(self.session)
+        self.idempotency = SqlIdempotencyRepository(self.session)
+        self.outbox = SqlOutboxRepository(self.session)
+
+    async def flush(self) -> None:
+        await self.session.flush()

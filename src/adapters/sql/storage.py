@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -47,11 +48,11 @@ def sqlstate(error: BaseException) -> str | None:
     return None
 
 
-def is_retryable(error: DBAPIError) -> bool:
+def is_retryable(error: BaseException) -> bool:
     state = sqlstate(error)
     if state in RETRYABLE_SQLSTATES:
         return True
-    return "database is locked" in str(error.orig).lower()
+    return "database is locked" in str(getattr(error, "orig", error)).lower()
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -86,21 +87,26 @@ class SqlStorage:
         self._serial = None if self._is_postgres else asyncio.Lock()
 
     @asynccontextmanager
-    async def _transaction(self, read_only: bool) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(self, mode: str) -> AsyncIterator[AsyncConnection]:
         async with self._serial or nullcontext(), self.engine.connect() as conn:
-            if read_only and self._is_postgres:
+            if mode == "each" and self._is_postgres:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if mode == "read" and self._is_postgres:
                 conn = await conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
                 )
             async with conn.begin():
                 yield conn
 
-    async def _attempt(self, work: Callable[[UnitOfWork], Awaitable[T]], read_only: bool) -> T:
+    async def _attempt(self, work: Callable[[UnitOfWork], Awaitable[T]], mode: str) -> T:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                async with self._transaction(read_only) as conn:
-                    return await work(SqlUnitOfWork(conn, self._new_id, self._now))
-            except DBAPIError as exc:
+                async with self._transaction(mode) as conn:
+                    uow = SqlUnitOfWork(conn, self._new_id, self._now)
+                    result = await work(uow)
+                    await uow.flush()
+                    return result
+            except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if is_retryable(exc) and attempt < self._max_attempts:
                     await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
                     continue
@@ -116,10 +122,13 @@ class SqlStorage:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        return await self._attempt(work, read_only=False)
+        return await self._attempt(work, "write")
 
     async def run_read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        return await self._attempt(work, read_only=True)
+        return await self._attempt(work, "read")
+
+    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        return await self._attempt(work, "each")
 
     async def ping(self) -> None:
         """Raise unless the database answers (for readiness checks)."""

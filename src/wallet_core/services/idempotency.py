@@ -101,7 +101,7 @@ class IdempotencyService:
                 return claim
             raise IdempotencyKeyInProgress()
 
-        return await self._ctx.storage.run(work)
+        return await self._ctx.storage.run_each(work)
 
     def recorder(self, claim: IdempotencyRecord, render: Renderer[T]) -> StoreOutcome[T]:
         return StoreOutcome(claim, render)
@@ -112,7 +112,7 @@ class IdempotencyService:
         async def work(uow: UnitOfWork) -> None:
             await uow.idempotency.complete(claim.completed(status, body))
 
-        await self._ctx.storage.run(work)
+        await self._ctx.storage.run_each(work)
 
     async def release(self, claim: IdempotencyRecord) -> None:
         """Forget an in-flight claim after a failure of ours, so the client can retry."""
@@ -120,7 +120,7 @@ class IdempotencyService:
         async def work(uow: UnitOfWork) -> None:
             await uow.idempotency.release(claim)
 
-        await self._ctx.storage.run(work)
+        await self._ctx.storage.run_each(work)
 
     async def purge_expired(self, batch: int = 1000) -> int:
         """Delete records past their retention, in batches; returns how many went."""
