@@ -143,6 +143,9 @@ _IDEMPOTENCY_COMPLETE = (
 )
 
 
+_INSERT_IF_ABSENT: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
 class _Repository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -156,6 +159,17 @@ class _Repository:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def _insert_if_absent(self, table: Any, *unique: str) -> Any:
+        """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id``, built once per dialect."""
+        key = (self._dialect, table.name, unique)
+        if key not in _INSERT_IF_ABSENT:
+            _INSERT_IF_ABSENT[key] = (
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=list(unique))
+                .returning(table.c[unique[-1]])
+            )
+        return _INSERT_IF_ABSENT[key]
 
 
 def _paged(stmt: Select[Any], page: PageRequest) -> Select[Any]:
@@ -487,13 +501,9 @@ class SqlTransferRepository(_Repository):
         return await self._one(_TRANSFER_BY_PROVIDER, params)
 
     async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
-        stmt = (
-            self._insert(transfers_t)
-            .values(mappers.transfer_to_row(transfer))
-            .on_conflict_do_nothing(index_elements=["funding_source", "provider_id"])
-            .returning(transfers_t.c.id)
-        )
-        return (await self._s.execute(stmt)).first() is not None
+        stmt = self._insert_if_absent(transfers_t, "funding_source", "provider_id")
+        row = mappers.transfer_to_row(transfer)
+        return (await self._s.execute(stmt, row)).first() is not None
 
     async def withdrawals_of(
         self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
@@ -637,13 +647,9 @@ def _key_of(record: IdempotencyRecord) -> list[ColumnElement[bool]]:
 
 class SqlIdempotencyRepository(_Repository):
     async def insert_if_absent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        stmt = (
-            self._insert(idem_t)
-            .values(mappers.idempotency_to_row(record))
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(idem_t.c.scope)
-        )
-        if (await self._s.execute(stmt)).first() is not None:
+        stmt = self._insert_if_absent(idem_t, "scope", "key")
+        row = mappers.idempotency_to_row(record)
+        if (await self._s.execute(stmt, row)).first() is not None:
             return None
         params = {"scope": record.scope, "key": record.key}
         row = (await self._s.execute(_IDEMPOTENCY_BY_KEY, params)).first()
