@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
@@ -336,7 +336,3 @@ def _refuse_unsafe_production(settings: Settings) -> None:
         raise SettingsError("DATABASE_URL must be PostgreSQL when ENV=production, not SQLite")
     if settings.email_backend == "memory":
         raise SettingsError("EMAIL_BACKEND=memory is for tests; use smtp when ENV=production")
-
-
-def setting_names() -> list[str]:
-    return [f.name for f in fields(Settings)]

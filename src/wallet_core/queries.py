@@ -206,11 +206,6 @@ TRANSACTION_ORDERINGS: Mapping[str, str] = {
 DEFAULT_TRANSACTION_ORDERING = (Ordering("created_at", descending=True),)
 
 
-class Direction:
-    IN = "in"
-    OUT = "out"
-
-
 @dataclass(frozen=True, slots=True)
 class TransactionFilter:
     """Filters on transactions; user references are already resolved to user ids."""

@@ -9,7 +9,6 @@ from sqlalchemy import Row
 from wallet_core.ledger import (
     Account,
     AccountKind,
-    Column,
     Entry,
     FundingSource,
     Party,
@@ -161,10 +160,6 @@ def entry_to_row(entry: Entry) -> dict[str, Any]:
         "delta": entry.delta,
         "created_at": entry.created_at,
     }
-
-
-def column_of(name: str) -> Column:
-    return Column(name)
 
 
 def refresh_token_from_row(row: Row[Any]) -> RefreshToken:

@@ -7,7 +7,7 @@ retries survives restarts of every process.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -80,6 +80,3 @@ def holder() -> tuple[Callable[[], Container], Callable[[Container], None]]:
         box["container"] = value
 
     return get, set_
-
-
-Relay = Callable[[], Awaitable[int]]

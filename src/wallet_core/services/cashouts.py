@@ -121,7 +121,6 @@ class CashOutService:
                         EventKind.CASHOUT_REQUESTED,
                         wallet.owner_id,
                         transfer,
-                        ctx.currencies,
                         now,
                         {"withdrawal_code": code},
                     )
@@ -186,7 +185,7 @@ class CashOutService:
                 await uow.transfers.update(done)
                 await record(uow, ctx, done, movement, now)
                 await uow.outbox.add_many(
-                    [event(ctx, EventKind.CASHOUT_COMPLETED, user.id, done, ctx.currencies, now)]
+                    [event(ctx, EventKind.CASHOUT_COMPLETED, user.id, done, now)]
                 )
                 if recorder is not None:
                     await recorder(uow, done)
@@ -218,7 +217,7 @@ class CashOutService:
                 await uow.transfers.update(done)
                 await record(uow, ctx, done, movement, now, locked)
                 await uow.outbox.add_many(
-                    [event(ctx, EventKind.CASHOUT_CANCELLED, user.id, done, ctx.currencies, now)]
+                    [event(ctx, EventKind.CASHOUT_CANCELLED, user.id, done, now)]
                 )
                 cancelled = True
             if cancelled:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from wallet_core.errors import NotAuthenticated
+from wallet_core.errors import PermissionDenied
 from wallet_core.list_cache import TransactionListCache
 from wallet_core.money import Currencies
 from wallet_core.ports import Clock, IdGenerator, Storage
@@ -44,13 +44,5 @@ class Actor:
     email: str = ""
 
     def require_staff(self) -> None:
-        from wallet_core.errors import PermissionDenied
-
         if not self.is_staff:
             raise PermissionDenied("Only staff may do this.")
-
-
-def require(actor: Actor | None) -> Actor:
-    if actor is None:
-        raise NotAuthenticated()
-    return actor

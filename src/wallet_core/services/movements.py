@@ -9,7 +9,7 @@ from uuid import UUID
 
 from wallet_core.errors import InsufficientFunds, NotFound, WalletFrozen
 from wallet_core.ledger import Account, Movement, Transfer, TransferType
-from wallet_core.money import Currencies, Money, format_minor
+from wallet_core.money import Money, format_minor
 from wallet_core.ports import UnitOfWork
 from wallet_core.records import OutboxEvent
 from wallet_core.services.context import Context
@@ -73,7 +73,6 @@ def event(
     kind: str,
     user_id: UUID,
     transfer: Transfer,
-    currencies: Currencies,
     now: datetime,
     extra: Mapping[str, str] | None = None,
 ) -> OutboxEvent:
@@ -83,7 +82,7 @@ def event(
         "reference": transfer.reference,
         "type": transfer.type.value,
         "status": transfer.status.value,
-        "amount": format_minor(transfer.amount, currencies.get(transfer.currency)),
+        "amount": format_minor(transfer.amount, ctx.currencies.get(transfer.currency)),
         "currency": transfer.currency,
         "sender": transfer.sender.username if transfer.sender else "",
         "recipient": transfer.recipient.username if transfer.recipient else "",

@@ -198,21 +198,9 @@ class TransferService:
             assert transfer.recipient is not None
             await uow.outbox.add_many(
                 [
+                    event(ctx, EventKind.TRANSFER_SENT, transfer.sender.user_id, transfer, now),
                     event(
-                        ctx,
-                        EventKind.TRANSFER_SENT,
-                        transfer.sender.user_id,
-                        transfer,
-                        ctx.currencies,
-                        now,
-                    ),
-                    event(
-                        ctx,
-                        EventKind.TRANSFER_RECEIVED,
-                        transfer.recipient.user_id,
-                        transfer,
-                        ctx.currencies,
-                        now,
+                        ctx, EventKind.TRANSFER_RECEIVED, transfer.recipient.user_id, transfer, now
                     ),
                 ]
             )
@@ -356,9 +344,7 @@ class TransferService:
                     kinds = [(EventKind.TRANSFER_CANCELLED, done.recipient)]
             await uow.transfers.update(done)
             await record(uow, ctx, done, movement, now)
-            await uow.outbox.add_many(
-                [event(ctx, k, p.user_id, done, ctx.currencies, now) for k, p in kinds if p]
-            )
+            await uow.outbox.add_many([event(ctx, k, p.user_id, done, now) for k, p in kinds if p])
             if recorder is not None:
                 await recorder(uow, done)
             return done, None
@@ -505,9 +491,7 @@ async def expire_transfer(
             (EventKind.TRANSFER_EXPIRED, done.sender),
             (EventKind.TRANSFER_EXPIRED, done.recipient),
         ]
-    await uow.outbox.add_many(
-        [event(ctx, k, p.user_id, done, ctx.currencies, now) for k, p in kinds if p]
-    )
+    await uow.outbox.add_many([event(ctx, k, p.user_id, done, now) for k, p in kinds if p])
     return done
 
 
@@ -555,16 +539,7 @@ async def credit_wallet(
     await record(uow, ctx, transfer, movement, now)
     assert transfer.recipient is not None
     await uow.outbox.add_many(
-        [
-            event(
-                ctx,
-                EventKind.DEPOSIT_RECEIVED,
-                transfer.recipient.user_id,
-                transfer,
-                ctx.currencies,
-                now,
-            )
-        ]
+        [event(ctx, EventKind.DEPOSIT_RECEIVED, transfer.recipient.user_id, transfer, now)]
     )
     if recorder is not None:
         await recorder(uow, transfer)
