@@ -197,7 +197,7 @@ class MemoryCache:
         self._clock = clock or SystemClock()
         self._data: dict[str, tuple[bytes, datetime | None]] = {}
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None] | None:
         now = self._clock.now()
         result: list[bytes | None] = []
         for key in keys:
@@ -208,8 +208,9 @@ class MemoryCache:
             result.append(item[0] if item else None)
         return result
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         self._data[key] = (value, self._clock.now() + timedelta(seconds=ttl_seconds))
+        return True
 
     async def incr(self, keys: Sequence[str]) -> bool:
         for key in keys:

@@ -69,9 +69,13 @@ class TokenIssuer(Protocol):
 class Cache(Protocol):
     """A best-effort byte cache. Adapters swallow outages: a miss is always a safe answer."""
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None] | None:
+        """The values (None where missing), or None when the cache could not be reached."""
+        ...
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
+        """False when the cache could not be reached."""
+        ...
 
     async def incr(self, keys: Sequence[str]) -> bool:
         """Increment counters; False when the cache could not be reached."""

@@ -31,23 +31,25 @@ class RedisCache:
             log.warning("cache.unavailable", operation=operation, error=str(error))
         self._down_until = time.monotonic() + self._cooldown
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None] | None:
         if not self._available():
-            return [None] * len(keys)
+            return None
         try:
             values = await self._redis.mget(list(keys))
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
-            return [None] * len(keys)
+            return None
         return [v if isinstance(v, bytes) else None for v in values]
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         if not self._available():
-            return
+            return False
         try:
             await self._redis.set(key, value, ex=ttl_seconds)
         except (RedisError, OSError) as exc:
             self._failed("set", exc)
+            return False
+        return True
 
     async def incr(self, keys: Sequence[str]) -> bool:
         if not self._available():

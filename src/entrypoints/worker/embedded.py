@@ -42,6 +42,7 @@ class EmbeddedJobs:
         self._queue.put_nowait(event_id)
 
     async def _relay(self) -> None:
+        await self._core.ctx.list_cache.settle()
         await self._core.notifications.relay(self._enqueue)
 
     async def _expire(self) -> None:

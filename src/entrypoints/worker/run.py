@@ -16,6 +16,10 @@ from datetime import timedelta
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.cli.scheduler.run import SchedulerLoop
 from taskiq.receiver import Receiver
@@ -68,21 +72,17 @@ async def worker_main(
     redeliver_after = timedelta(seconds=settings.task_reclaim_seconds)
 
     async def relay() -> int:
+        # A list-cache invalidation this process could not make is paid here, not only on the
+        # next one (the worker never serves a list).
+        await container.core.ctx.list_cache.settle()
         return await container.core.notifications.relay(
             tasks.enqueue_delivery, redeliver_after=redeliver_after
         )
 
     relaying = asyncio.create_task(relay_forever(relay, settings.outbox_poll_seconds))
-    receiver = Receiver(
-        broker,
-        max_async_tasks=concurrency,
-        ack_type=AcknowledgeType.WHEN_EXECUTED,
-        propagate_exceptions=False,
-        run_startup=False,
-    )
     log.info("worker.started", concurrency=concurrency)
     try:
-        await receiver.listen(stop)
+        await listen_until_stopped(broker, concurrency, stop)
     finally:
         relaying.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -90,6 +90,51 @@ async def worker_main(
         await broker.shutdown()
         await container.close()
         log.info("worker.stopped")
+
+
+def broker_unreachable(error: BaseException) -> bool:
+    """A lost or refused connection to Redis (possibly inside the receiver's exception group),
+    or a consumer group that a Redis restart without persistence forgot."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(broker_unreachable(e) for e in error.exceptions)
+    if isinstance(error, ResponseError):
+        return str(error).startswith("NOGROUP")
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | OSError)
+
+
+async def listen_until_stopped(
+    broker: AsyncBroker, concurrency: int, stop: asyncio.Event, *, max_pause: float = 5.0
+) -> None:
+    """Receive tasks until ``stop``. When Redis goes away the receiver fails; instead of ending
+    the worker, listen again (re-declaring the consumer group) after a growing pause, so
+    deliveries resume by themselves once Redis is back. Events committed meanwhile wait in the
+    outbox, which the relay hands over again."""
+    pause = 0.5
+    first = True
+    while not stop.is_set():
+        started = asyncio.get_running_loop().time()
+        try:
+            if not first:
+                await broker.startup()
+            first = False
+            receiver = Receiver(
+                broker,
+                max_async_tasks=concurrency,
+                ack_type=AcknowledgeType.WHEN_EXECUTED,
+                propagate_exceptions=False,
+                run_startup=False,
+            )
+            await receiver.listen(stop)
+            return
+        except Exception as exc:
+            if not broker_unreachable(exc):
+                raise
+            if asyncio.get_running_loop().time() - started > 10 * max_pause:
+                pause = 0.5  # it had been working for a while: a new outage
+            log.warning("worker.broker_unavailable", error=repr(exc), retry_in=pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+        pause = min(pause * 2, max_pause)
 
 
 async def scheduler_main(
