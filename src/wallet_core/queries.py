@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
@@ -126,6 +126,36 @@ def encode_cursor(cursor: Cursor, ordering: Sequence[Ordering]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: The type of each ordering field's cursor value. A cursor is client-supplied text: a value of
+#: another type (or out of its column's range) must be a 400 here, not a driver error later.
+_CURSOR_KINDS: Mapping[str, type] = {
+    "amount": int,
+    "balance": int,
+    "created_at": datetime,
+    "expiry_time": datetime,
+    "type": str,
+    "status": str,
+    "sender_username": str,
+    "recipient_username": str,
+    "username": str,
+    "email": str,
+    "is_active": bool,
+}
+_INT64_LIMIT = 2**63
+
+
+def _check_cursor_value(value: SortValue, field_name: str) -> SortValue:
+    if type(value) is not _CURSOR_KINDS.get(field_name):
+        raise ValueError(f"cursor value does not fit {field_name}")
+    if isinstance(value, int) and not -_INT64_LIMIT <= value < _INT64_LIMIT:
+        raise ValueError("cursor number out of range")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        value.astimezone(UTC)  # OverflowError when UTC falls outside years 1-9999
+    return value
+
+
 def decode_cursor(text: str, ordering: Sequence[Ordering]) -> Cursor:
     """Decode a cursor made for the same ordering; anything else is a 400."""
     try:
@@ -136,8 +166,21 @@ def decode_cursor(text: str, ordering: Sequence[Ordering]) -> Cursor:
         values = tuple(_decode_value(v) for v in payload["v"])
         if len(values) != len(ordering):
             raise ValueError("cursor does not fit the ordering")
+        values = tuple(
+            _check_cursor_value(v, o.field) for v, o in zip(values, ordering, strict=True)
+        )
+        if not isinstance(payload["i"], str):
+            raise ValueError("cursor id is not a string")
         return Cursor(values, UUID(payload["i"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+        binascii.Error,
+        UnicodeDecodeError,
+    ) as exc:
         raise ValidationFailed(
             "The cursor is invalid or was made for another ordering.",
             [FieldError("cursor", "invalid cursor")],

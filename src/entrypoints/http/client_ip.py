@@ -8,7 +8,7 @@ leftmost entries are whatever the client chose to send and are never trusted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import TypeAlias
@@ -67,6 +67,14 @@ def parse_networks(text: str) -> tuple[IpNetwork, ...]:
 
 def is_in(address: IpAddress, networks: Sequence[IpNetwork]) -> bool:
     return any(address in network for network in networks)
+
+
+def joined_forwarded_for(values: Iterable[str]) -> str | None:
+    """Every ``X-Forwarded-For`` field line as one list, in order (RFC 9110 5.3: repeated lines
+    are one comma-separated list). A proxy may add its own line after the client's instead of
+    extending it, so reading one line alone would let the client choose its address."""
+    joined = ", ".join(value for value in values if value.strip())
+    return joined or None
 
 
 def client_ip(

@@ -14,12 +14,13 @@ def instant(name: str, value: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
+        # An offset can push a valid local time out of datetime's range in UTC (OverflowError).
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValidationFailed(
             f"{name} must be an RFC 3339 timestamp or a date, got {value!r}.",
             [FieldError(name, "not a timestamp")],
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def currency(name: str, value: str | None, currencies: Currencies) -> str | None:

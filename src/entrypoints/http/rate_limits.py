@@ -9,11 +9,12 @@ The tightest window's numbers go out in the ``RateLimit-*`` headers.
 from __future__ import annotations
 
 import asyncio
+from ipaddress import IPv6Address, IPv6Network
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.rate_limit import Decision
-from entrypoints.http.client_ip import client_ip
+from entrypoints.http.client_ip import client_ip, joined_forwarded_for
 from entrypoints.http.context import container_of, peek_actor
 from entrypoints.settings import RateLimit, Settings
 from wallet_core.errors import RateLimited
@@ -21,14 +22,25 @@ from wallet_core.errors import RateLimited
 _HEADERS_KEY = "rate_limit_headers"
 
 
+#: One IPv6 host usually holds a whole /64 and can rotate through it at will, so per-IP windows
+#: count an IPv6 client by its /64 (as IPv4 clients behind one NAT already share an address).
+IPV6_CLIENT_PREFIX = 64
+
+
 def caller_ip(scope: Scope, settings: Settings) -> str:
+    """The rate-limit identity of an anonymous caller: its IPv4 address or its IPv6 /64."""
     peer = (scope.get("client") or (None, None))[0]
-    forwarded = None
-    for name, value in scope.get("headers", ()):
-        if name == b"x-forwarded-for":
-            forwarded = value.decode("latin-1")
+    forwarded = joined_forwarded_for(
+        value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name == b"x-forwarded-for"
+    )
     address = client_ip(peer, forwarded, settings.trusted_proxies)
-    return str(address) if address is not None else str(peer)
+    if address is None:
+        return str(peer)
+    if isinstance(address, IPv6Address):
+        return str(IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 def _windows(scope: Scope, settings: Settings) -> list[tuple[str, str, RateLimit]]:

@@ -152,7 +152,7 @@ class WalletService:
         text = raw.strip()
         negative = text.startswith("-")
         try:
-            minor = Money.parse(text.lstrip("-"), unit, allow_zero=True).minor
+            minor = Money.parse(text.removeprefix("-"), unit, allow_zero=True).minor
         except InvalidAmount as exc:
             raise ValidationFailed(exc.message, [FieldError(name, exc.message)]) from exc
         return -minor if negative else minor

@@ -1,0 +1,269 @@
+"""Oversized and deeply nested JSON on every JSON endpoint (API.md "Conventions": bodies over
+64 KiB are 413; malformed JSON is 400; never a 5xx for bad input).
+
+Webhooks tolerate unknown fields, so a deeply nested extra field can pass the framework's parser
+and reach the idempotency fingerprint: the depths around the parser's limit are probed one by
+one there, with an ``Idempotency-Key``, to show that no depth falls between the two parsers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sec_support import assert_problem
+
+from entrypoints.http.webhooks.signatures import sign
+from environment import ATM_SECRET, WEBHOOK_SECRET
+from support import PASSWORD, Api, Person, idem, new_phone
+
+LIMIT = 64 * 1024
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    #: A valid body for this endpoint (so that only the size or the nesting is wrong).
+    body: dict[str, Any]
+    headers: dict[str, str]
+    secret: str | None = None  # webhooks: signed with this secret
+
+    def signed_headers(self, content: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", **self.headers}
+        if self.secret is not None:
+            headers["X-Signature"] = sign(content, self.secret)["X-Signature"]
+        return headers
+
+
+@dataclass
+class Fixture:
+    person: Person
+    staff: Person
+    endpoints: dict[str, Endpoint]
+
+
+@pytest.fixture(scope="module")
+async def world(api: Api) -> Fixture:
+    person = await api.person()
+    staff = await api.staff()
+    await api.fund(person, "10.00")
+    other = await api.person()
+    transfer = (await api.send(person, other, "1.00")).json()
+    auth, staff_auth = person.headers, staff.headers
+    username = f"big_{uuid.uuid4().hex[:10]}"
+    endpoints = [
+        Endpoint(
+            "register",
+            "POST",
+            "/api/v1/auth/register",
+            {
+                "email": f"{username}@example.com",
+                "username": username,
+                "password": PASSWORD,
+                "phone_number": new_phone(),
+            },
+            {},
+        ),
+        Endpoint(
+            "token", "POST", "/api/v1/auth/token", {"email": person.email, "password": "x"}, {}
+        ),
+        Endpoint("refresh", "POST", "/api/v1/auth/token/refresh", {"refresh_token": "rt_x"}, {}),
+        Endpoint(
+            "logout",
+            "POST",
+            "/api/v1/auth/logout",
+            {"refresh_token": person.refresh_token},
+            auth,
+        ),
+        Endpoint("patch-me", "PATCH", "/api/v1/users/me", {"first_name": "Big"}, auth),
+        Endpoint("open-wallet", "POST", "/api/v1/wallet", {"currency": "GBP"}, auth),
+        Endpoint(
+            "freeze-wallet",
+            "PATCH",
+            f"/api/v1/wallet/{person.wallet_id}",
+            {"is_active": False},
+            staff_auth,
+        ),
+        Endpoint(
+            "create-transaction",
+            "POST",
+            "/api/v1/wallet/transactions",
+            {"type": "transfer", "amount": "1.00", "recipient": other.username},
+            {**auth, **idem()},
+        ),
+        Endpoint(
+            "action",
+            "POST",
+            f"/api/v1/wallet/transactions/{transfer['id']}/action",
+            {"action": "cancel"},
+            {**auth, **idem()},
+        ),
+        Endpoint(
+            "paysend",
+            "POST",
+            "/api/v1/wallet/webhook/paysend",
+            {
+                "transactionId": f"ps-{uuid.uuid4().hex}",
+                "status": "PENDING",  # acknowledged and ignored: nothing is ever credited
+                "recipient": {"phone_number": person.phone_number, "amount": "5.00"},
+            },
+            {},
+            WEBHOOK_SECRET,
+        ),
+        Endpoint(
+            "cashout",
+            "POST",
+            "/api/v1/wallet/webhook/cashout",
+            {"phone_number": person.phone_number, "withdrawal_code": "WRONGCODE1"},
+            {},
+            ATM_SECRET,
+        ),
+    ]
+    return Fixture(person, staff, {e.name: e for e in endpoints})
+
+
+ENDPOINTS = [
+    "register",
+    "token",
+    "refresh",
+    "logout",
+    "patch-me",
+    "open-wallet",
+    "freeze-wallet",
+    "create-transaction",
+    "action",
+    "paysend",
+    "cashout",
+]
+
+
+async def send(
+    client: httpx.AsyncClient, endpoint: Endpoint, content: bytes, *, streamed: bool = False
+) -> httpx.Response:
+    headers = endpoint.signed_headers(content)
+    if streamed:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(content), 8192):
+                yield content[start : start + 8192]
+
+        return await client.request(
+            endpoint.method, endpoint.path, content=chunks(), headers=headers
+        )
+    return await client.request(endpoint.method, endpoint.path, content=content, headers=headers)
+
+
+# Oversized --------------------------------------------------------------------------------------
+
+
+def oversized(endpoint: Endpoint, size: int) -> bytes:
+    """The valid body with one more field that makes it ``size`` bytes long."""
+    base = json.dumps({**endpoint.body, "padding": ""}).encode()
+    return base.replace(b'"padding": ""', b'"padding": "' + b"a" * (size - len(base)) + b'"')
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("name", ENDPOINTS)
+async def test_body_over_64_kib_is_413(api: Api, world: Fixture, name: str, streamed: bool) -> None:
+    endpoint = world.endpoints[name]
+    for size in (LIMIT + 1, 1024 * 1024):
+        content = oversized(endpoint, size)
+        assert len(content) == size
+        response = await send(api.client, endpoint, content, streamed=streamed)
+        assert_problem(response, 413, "payload_too_large")
+    # The same body just under the limit gets past the size check (then fails on "padding").
+    content = oversized(endpoint, LIMIT - 16)
+    response = await send(api.client, endpoint, content, streamed=streamed)
+    assert response.status_code != 413, response.text[:300]
+    assert response.status_code < 500, response.text[:300]
+
+
+async def test_oversized_bodies_changed_nothing(api: Api, world: Fixture) -> None:
+    for name in ENDPOINTS:
+        endpoint = world.endpoints[name]
+        response = await send(api.client, endpoint, oversized(endpoint, LIMIT + 1))
+        assert response.status_code == 413, (name, response.text[:200])
+    wallet = await api.wallet(world.person)
+    assert wallet["is_active"] is True
+    assert wallet["balance"] == "10.00"
+    me = await api.client.get("/api/v1/users/me", headers=world.person.headers)
+    assert me.json()["first_name"] == ""
+    wallets = await api.client.get("/api/v1/wallet", headers=world.person.headers)
+    assert {w["currency"] for w in wallets.json()["results"]} == {"USD"}
+
+
+# Deeply nested ----------------------------------------------------------------------------------
+
+
+def nested(endpoint: Endpoint, depth: int, shape: str) -> bytes:
+    if shape == "array":
+        return b"[" * depth + b"]" * depth
+    if shape == "object":
+        return b'{"a":' * depth + b"1" + b"}" * depth
+    # A valid body with a deeply nested extra field.
+    base = json.dumps({**endpoint.body, "extra": None}).encode()
+    return base.replace(b'"extra": null', b'"extra": ' + b"[" * depth + b"]" * depth)
+
+
+@pytest.mark.parametrize("shape", ["array", "object", "field"])
+@pytest.mark.parametrize("name", ENDPOINTS)
+async def test_nesting_10000_deep_is_400(api: Api, world: Fixture, name: str, shape: str) -> None:
+    endpoint = world.endpoints[name]
+    content = nested(endpoint, 10_000, shape)
+    assert len(content) < LIMIT
+    response = await send(api.client, endpoint, content)
+    assert_problem(response, 400, "validation_error")
+
+
+WEBHOOK_BOUNDARY = ["paysend", "cashout"]
+
+
+async def first_refused_depth(attempt: Callable[[int], Awaitable[httpx.Response]]) -> int:
+    """The smallest nesting depth answered 400 (every probe must be a non-5xx answer)."""
+    low, high = 1, 10_000  # low is accepted, high is refused
+    assert (await attempt(low)).status_code != 400
+    assert (await attempt(high)).status_code == 400
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (await attempt(middle)).status_code == 400:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+@pytest.mark.parametrize("with_key", [True, False], ids=["idempotency-key", "no-key"])
+@pytest.mark.parametrize("name", WEBHOOK_BOUNDARY)
+async def test_webhook_nesting_around_the_parser_limit_is_never_5xx(
+    api: Api, world: Fixture, name: str, with_key: bool
+) -> None:
+    base = world.endpoints[name]
+    body = dict(base.body)
+    if name == "cashout":
+        body["phone_number"] = new_phone()  # nobody's: refused as an invalid code
+    answers: dict[int, int] = {}
+
+    async def attempt(depth: int) -> httpx.Response:
+        endpoint = Endpoint(name, base.method, base.path, body, {}, base.secret)
+        if with_key:
+            endpoint.headers = {"Idempotency-Key": uuid.uuid4().hex}
+        response = await send(api.client, endpoint, nested(endpoint, depth, "field"))
+        answers[depth] = response.status_code
+        assert response.status_code < 500, (depth, response.text[:300])
+        return response
+
+    limit = await first_refused_depth(attempt)
+    # The exact limit moves a little with the stack depth of each request: sweep around it.
+    for depth in range(max(1, limit - 60), limit + 20):
+        await attempt(depth)
+    accepted = {200} if name == "paysend" else {422}
+    assert set(answers.values()) == {*accepted, 400}, answers
+    assert {s for d, s in answers.items() if d < limit - 60} <= accepted, answers
+    assert {s for d, s in answers.items() if d > limit + 60} == {400}, answers
+    assert (await api.wallet(world.person))["balance"] == "10.00"
