@@ -23,6 +23,8 @@ from wallet_core.services.idempotency import OutcomeRecorder, Replay, validate_k
 
 T = TypeVar("T")
 HEADER = "Idempotency-Key"
+#: What ``validate_key`` accepts, for the OpenAPI document: 1-255 printable ASCII, no spaces.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
 REPLAYED = "Idempotent-Replayed"
 
 #: Renders a use case's result as (status, JSON-able body).
@@ -34,7 +36,9 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     """Same request = same method, path and JSON body (key order and whitespace aside)."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nested deeper than json can canonicalise (the framework's parser may
+        # still have accepted it, e.g. inside a webhook's tolerated extra field); use the bytes.
         canonical = body.decode("utf-8", "replace")
     material = f"{method} {path.rstrip('/')}\n{canonical}"
     return hashlib.sha256(material.encode()).hexdigest()

@@ -209,6 +209,23 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
+#: What each error status means in this API, for the OpenAPI document.
+_MEANINGS = {
+    400: "Malformed JSON, wrong types, missing or unknown fields, or bad query parameters "
+    "(`validation_error`, `idempotency_key_missing`, `idempotency_key_invalid`).",
+    401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_credentials`, "
+    "`token_revoked`), or a bad webhook signature (`invalid_signature`, `stale_signature`).",
+    403: "Authenticated but not allowed (`forbidden`, `wallet_frozen`), or a webhook source IP "
+    "that is not allowed (`ip_not_allowed`).",
+    404: "Not found, or not yours (`not_found`).",
+    409: "State conflict (`not_pending`, `already_exists`, `idempotency_key_in_progress`).",
+    413: "The request body is larger than 64 KiB (`payload_too_large`).",
+    422: "Well-formed, but breaks a business rule (e.g. `insufficient_funds`, `invalid_amount`, "
+    "`unsupported_currency`, `weak_password`, `idempotency_key_reused`).",
+    429: "Rate limited (`rate_limited`); see `Retry-After`.",
+}
+
+
 def responses_for(*statuses: int) -> dict[int, Any]:
     """OpenAPI ``responses`` entries describing the problem documents an endpoint may return."""
     from litestar.openapi.datastructures import ResponseSpec
@@ -216,8 +233,9 @@ def responses_for(*statuses: int) -> dict[int, Any]:
     return {
         status: ResponseSpec(
             data_container=Problem,
-            description=HTTPStatus(status).phrase,
+            description=f"{title_of(status)}: {_MEANINGS.get(status, title_of(status))}",
             media_type=PROBLEM_JSON,
+            generate_examples=False,
         )
         for status in statuses
     }

@@ -10,11 +10,15 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["alice@example.com"])]
-Username = Annotated[str, Meta(min_length=3, max_length=150, examples=["alice"])]
+#: PostgreSQL text cannot hold U+0000, so text that is stored or looked up must not contain it.
+NO_NUL = r"^[^\x00]*$"
+Email = Annotated[
+    str, Meta(min_length=3, max_length=254, pattern=NO_NUL, examples=["alice@example.com"])
+]
+Username = Annotated[str, Meta(min_length=3, max_length=150, pattern=NO_NUL, examples=["alice"])]
 Password = Annotated[str, Meta(min_length=1, max_length=256, examples=["correct horse battery"])]
 Phone = Annotated[str, Meta(min_length=6, max_length=32, examples=["+14155550123"])]
-Name = Annotated[str, Meta(max_length=150)]
+Name = Annotated[str, Meta(max_length=150, pattern=NO_NUL)]
 # Any string reaches the core, which refuses what is not a positive amount in the currency's
 # digits with 422 invalid_amount; only a non-string (e.g. a JSON number) is a malformed body (400).
 Amount = Annotated[
@@ -26,7 +30,7 @@ Amount = Annotated[
     ),
 ]
 CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
-Description = Annotated[str, Meta(max_length=140)]
+Description = Annotated[str, Meta(max_length=140, pattern=NO_NUL)]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,8 +53,8 @@ class RegisterRequest(Strict):
 
 class TokenRequest(Strict):
     password: Password
-    email: Annotated[str, Meta(min_length=1, max_length=254)] | None = None
-    username: Annotated[str, Meta(min_length=1, max_length=254)] | None = None
+    email: Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)] | None = None
+    username: Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)] | None = None
 
 
 class RefreshRequest(Strict):
@@ -69,7 +73,7 @@ class TokenPairResponse(msgspec.Struct):
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: str = "bearer"
+    token_type: Literal["bearer"] = "bearer"
 
 
 class UserResponse(msgspec.Struct):
@@ -128,6 +132,7 @@ class TransferCreate(Strict, tag="transfer", tag_field="type"):
         Meta(
             min_length=1,
             max_length=255,
+            pattern=NO_NUL,
             description="A username, an E.164 phone number or a wallet id.",
         ),
     ]
@@ -161,13 +166,18 @@ class PartyResponse(msgspec.Struct):
     wallet_id: UUID
 
 
+TransactionType = Literal["deposit", "withdrawal", "transfer"]
+TransactionStatus = Literal["pending", "completed", "rejected", "cancelled", "expired", "failed"]
+FundingSource = Literal["paysend", "blf_atm", "internal", "manual"]
+
+
 class TransactionResponse(msgspec.Struct):
     id: UUID
-    type: str
-    status: str
+    type: TransactionType
+    status: TransactionStatus
     amount: str
     currency: str
-    funding_source: str
+    funding_source: FundingSource
     reference: str
     description: str
     wallet_id: UUID
@@ -223,7 +233,8 @@ class PaysendRecipient(msgspec.Struct):
 class PaysendNotification(msgspec.Struct):
     """Paysend may add fields over time; unknown top-level fields are tolerated."""
 
-    transactionId: Annotated[str, Meta(min_length=1, max_length=255)]  # noqa: N815 - their name
+    # Paysend's own field name.
+    transactionId: Annotated[str, Meta(min_length=1, max_length=255, pattern=NO_NUL)]  # noqa: N815
     status: Annotated[str, Meta(min_length=1, max_length=64)]
     recipient: PaysendRecipient
 
@@ -236,12 +247,12 @@ class CashoutVerification(msgspec.Struct):
 
 
 class WebhookResult(msgspec.Struct, omit_defaults=True):
-    status: str
+    status: Literal["processed", "ignored", "approved"]
     transaction_id: UUID | None = None
     amount: str | None = None
     currency: str | None = None
 
 
 class HealthResponse(msgspec.Struct):
-    status: str
+    status: Literal["ok", "unavailable"]
     checks: dict[str, str] = msgspec.field(default_factory=dict)

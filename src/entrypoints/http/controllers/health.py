@@ -26,7 +26,11 @@ class HealthController(Controller):
         "/ready",
         summary="The database (and Redis, when configured) answer",
         responses={
-            503: ResponseSpec(data_container=HealthResponse, description="A dependency is down")
+            503: ResponseSpec(
+                data_container=HealthResponse,
+                description="A dependency is down",
+                generate_examples=False,
+            )
         },
     )
     async def ready(self, request: Request[Any, Any, Any]) -> Response[HealthResponse]:

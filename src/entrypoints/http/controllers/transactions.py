@@ -9,10 +9,12 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Link
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from entrypoints.http.context import ActorDep, ContainerDep
-from entrypoints.http.idempotency import run_idempotent
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
+from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
 from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
@@ -38,10 +40,25 @@ IDEMPOTENCY_KEY = HeaderParameter(
     required=True,
     min_length=1,
     max_length=255,
-    description="Required. 1-255 printable ASCII characters; retries with the same key and body "
-    "get the first outcome back.",
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="Required. 1-255 printable ASCII characters (no spaces); retries with the same "
+    "key and body get the first outcome back.",
 )
-MONEY_ERRORS = responses_for(400, 401, 403, 404, 409, 422, 429)
+MONEY_ERRORS = responses_for(400, 401, 403, 404, 409, 413, 422, 429)
+NEW_ID = "$response.body#/id"
+_TO_TRANSACTION = {
+    "GetTransaction": link_to("getTransaction", "Read this transaction.", transaction_id=NEW_ID),
+    "ActOnTransaction": link_to(
+        "actOnTransaction",
+        "Accept or reject (recipient), or cancel (sender) it while pending.",
+        transaction_id=NEW_ID,
+    ),
+}
+_TO_CASHOUT = Link(
+    operation_id="cashoutWebhook",
+    request_body={"withdrawal_code": "$response.body#/withdrawal_code"},
+    description="A cash-out's code, as the ATM network verifies it (withdrawals only).",
+)
 
 
 def _many(*values: list[str] | None) -> list[str]:
@@ -55,7 +72,15 @@ class TransactionsController(Controller):
     @get(
         "/",
         summary="Transactions involving your wallets (staff: all), filtered and ordered",
-        responses=responses_for(400, 401, 429),
+        operation_id="listTransactions",
+        responses={
+            200: ResponseSpec(
+                data_container=TransactionPage,
+                description="A page of transactions",
+                generate_examples=False,
+            ),
+            **responses_for(400, 401, 429),
+        },
     )
     async def list_transactions(
         self,
@@ -133,15 +158,18 @@ class TransactionsController(Controller):
         description="The body's `type` selects the operation. Transfers and cash-outs are held at "
         "once and stay pending; a cash-out's one-time `withdrawal_code` appears only in this "
         "response and its email.",
+        operation_id="createTransaction",
         opt={"rate_scope": "wallet"},
         status_code=201,
         responses={
             201: ResponseSpec(
                 data_container=WithdrawalResponse,
                 description="Created (a withdrawal also carries `withdrawal_code`)",
+                generate_examples=False,
             ),
             **MONEY_ERRORS,
         },
+        operation_class=linked(201, {**_TO_TRANSACTION, "VerifyCashout": _TO_CASHOUT}),
     )
     async def create_transaction(
         self,
@@ -210,7 +238,8 @@ class TransactionsController(Controller):
     @get(
         "/{transaction_id:uuid}",
         summary="One transaction (a party or staff)",
-        responses=responses_for(401, 404, 429),
+        operation_id="getTransaction",
+        responses=responses_for(400, 401, 404, 429),
     )
     async def get_transaction(
         self, transaction_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
@@ -221,9 +250,20 @@ class TransactionsController(Controller):
     @post(
         "/{transaction_id:uuid}/action",
         summary="Accept or reject (recipient), or cancel (sender) a pending transaction",
+        description="Not pending: 409 `not_pending`; past `expires_at`: 422 `expired`; not a "
+        "party allowed to do this: 404.",
+        operation_id="actOnTransaction",
         opt={"rate_scope": "wallet"},
         status_code=200,
-        responses=MONEY_ERRORS,
+        responses={
+            200: ResponseSpec(
+                data_container=TransactionResponse,
+                description="The transaction after the action",
+                generate_examples=False,
+            ),
+            **MONEY_ERRORS,
+        },
+        operation_class=linked(200, {"GetTransaction": _TO_TRANSACTION["GetTransaction"]}),
     )
     async def act(
         self,

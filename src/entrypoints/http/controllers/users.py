@@ -28,14 +28,17 @@ class UsersController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @get("/me", summary="Your profile", responses=responses_for(401, 429))
+    @get("/me", summary="Your profile", operation_id="getMe", responses=responses_for(401, 429))
     async def me(self, actor: ActorDep, container: ContainerDep) -> UserResponse:
         return user_body(await container.core.auth.me(actor))
 
     @patch(
         "/me",
         summary="Change your names, date of birth or password",
-        responses=responses_for(400, 401, 422, 429),
+        description="A new `password` needs the right `current_password` (else 400); a weak "
+        "one is 422 `weak_password`. A password change revokes all your refresh tokens.",
+        operation_id="updateMe",
+        responses=responses_for(400, 401, 413, 422, 429),
     )
     async def update_me(
         self, data: JSONBody[ProfileUpdate], actor: ActorDep, container: ContainerDep
@@ -50,7 +53,12 @@ class UsersController(Controller):
         )
         return user_body(await container.core.auth.update_me(actor, changes))
 
-    @get("/", summary="All users (staff only)", responses=responses_for(400, 401, 403, 429))
+    @get(
+        "/",
+        summary="All users (staff only)",
+        operation_id="listUsers",
+        responses=responses_for(400, 401, 403, 429),
+    )
     async def list_users(
         self,
         request: Request[Any, Any, Any],

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
 from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
@@ -18,12 +19,19 @@ from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import OpenWalletRequest, WalletPage, WalletResponse, WalletUpdate
 from wallet_core.services.wallets import WalletListParams
 
+NEW_ID = "$response.body#/id"
+
 
 class WalletsController(Controller):
     path = "/wallet"
     tags = ["wallets"]
 
-    @get("/", summary="Your wallets (staff: all wallets)", responses=responses_for(400, 401, 429))
+    @get(
+        "/",
+        summary="Your wallets (staff: all wallets)",
+        operation_id="listWallets",
+        responses=responses_for(400, 401, 429),
+    )
     async def list_wallets(
         self,
         request: Request[Any, Any, Any],
@@ -66,7 +74,19 @@ class WalletsController(Controller):
         "/",
         status_code=HTTP_201_CREATED,
         summary="Open a wallet in another currency",
-        responses=responses_for(400, 401, 409, 422, 429),
+        description="One wallet per currency: a second is 409 `already_exists`; an unsupported "
+        "currency is 422 `unsupported_currency`.",
+        operation_id="openWallet",
+        responses=responses_for(400, 401, 404, 409, 413, 422, 429),
+        operation_class=linked(
+            201,
+            {
+                "GetWallet": link_to("getWallet", "Read the new wallet.", wallet_id=NEW_ID),
+                "UpdateWallet": link_to(
+                    "updateWallet", "Freeze or unfreeze it (staff).", wallet_id=NEW_ID
+                ),
+            },
+        ),
     )
     async def open_wallet(
         self, data: JSONBody[OpenWalletRequest], actor: ActorDep, container: ContainerDep
@@ -77,7 +97,8 @@ class WalletsController(Controller):
     @get(
         "/{wallet_id:uuid}",
         summary="One wallet (owner or staff)",
-        responses=responses_for(401, 404, 429),
+        operation_id="getWallet",
+        responses=responses_for(400, 401, 404, 429),
     )
     async def get_wallet(
         self, wallet_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
@@ -88,7 +109,8 @@ class WalletsController(Controller):
     @patch(
         "/{wallet_id:uuid}",
         summary="Freeze or unfreeze a wallet (staff only)",
-        responses=responses_for(400, 401, 403, 404, 429),
+        operation_id="updateWallet",
+        responses=responses_for(400, 401, 403, 404, 413, 429),
     )
     async def update_wallet(
         self,

@@ -7,17 +7,18 @@ guard, which runs before the framework parses the body — then the body itself 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from litestar.params import JSONBody
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, JSONBody
 
-from entrypoints.http.client_ip import IpRules
+from entrypoints.http.client_ip import IpRules, joined_forwarded_for
 from entrypoints.http.context import ContainerDep, container_of
-from entrypoints.http.idempotency import run_idempotent
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import CashoutVerification, PaysendNotification, WebhookResult
 from entrypoints.http.webhooks.signatures import verify_signature
@@ -36,9 +37,8 @@ async def _authenticate(connection: Connection, source: str) -> None:
     else:
         allowlist, secrets = settings.atm_ip_allowlist, settings.atm_webhook_secrets
     peer = connection.client.host if connection.client else None
-    IpRules(allowlist, settings.trusted_proxies).check(
-        peer, connection.headers.get("x-forwarded-for")
-    )
+    forwarded = joined_forwarded_for(connection.headers.getall("x-forwarded-for", []))
+    IpRules(allowlist, settings.trusted_proxies).check(peer, forwarded)
     assert isinstance(connection, Request)
     body = await connection.body()
     verify_signature(
@@ -54,13 +54,31 @@ async def atm_guard(connection: Connection, _: BaseRouteHandler) -> None:
     await _authenticate(connection, "atm")
 
 
-WEBHOOK_ERRORS = responses_for(400, 401, 403, 409, 422, 429)
+WEBHOOK_RESPONSES: dict[int, Any] = {
+    200: ResponseSpec(
+        data_container=WebhookResult,
+        description="Acknowledged (`processed`, `ignored` or `approved`)",
+        generate_examples=False,
+    ),
+    **responses_for(400, 401, 403, 409, 413, 422, 429),
+}
+#: Optional here: the provider's own id is the natural dedup key (API.md "Webhooks").
+OPTIONAL_IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    min_length=1,
+    max_length=255,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="Optional. 1-255 printable ASCII characters (no spaces).",
+)
 
 
 class WebhooksController(Controller):
+    """No bearer token and so no OpenAPI security requirement: the source IP allowlist and the
+    HMAC signature of the raw body (described on each operation) authenticate the sender."""
+
     path = "/wallet/webhook"
     tags = ["webhooks"]
-    security = []
 
     @post(
         "/paysend",
@@ -69,16 +87,20 @@ class WebhooksController(Controller):
         description="Signed with `X-Paysend-Signature` (hex HMAC-SHA256 of the raw body) or "
         '`X-Signature: t=<unix>,v1=<hex HMAC of "<t>.<body>">`. Each `transactionId` is '
         "credited at most once; repeats answer with the same `transaction_id`. "
-        "`status` other than COMPLETED is acknowledged and ignored.",
+        "`status` other than COMPLETED is acknowledged and ignored. Checked in this order: "
+        "source IP (403 `ip_not_allowed`), signature (401 `invalid_signature` or "
+        "`stale_signature`), then the body (400). Unknown phone: 422 `recipient_not_found`.",
+        operation_id="paysendWebhook",
         guards=[paysend_guard],
         opt={"rate_scope": "webhook:paysend"},
-        responses=WEBHOOK_ERRORS,
+        responses=WEBHOOK_RESPONSES,
     )
     async def paysend(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[PaysendNotification],
         container: ContainerDep,
+        idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
     ) -> Response[bytes]:
         core = container.core
         deposit = ProviderDeposit(
@@ -105,16 +127,21 @@ class WebhooksController(Controller):
         status_code=200,
         summary="ATM network verifies a cash-out code",
         description="Signed with `X-Signature` (or the legacy header). A right code posts the "
-        "held amount; five wrong codes cancel the cash-out and release the hold.",
+        "held amount; five wrong codes cancel the cash-out and release the hold. Checked in "
+        "this order: source IP (403), signature (401), then the body (400). Wrong code: 422 "
+        "`invalid_withdrawal_code` (`too_many_attempts` at the limit); expired: 422 `expired`; "
+        "already completed: 409 `not_pending`.",
+        operation_id="cashoutWebhook",
         guards=[atm_guard],
         opt={"rate_scope": "webhook:atm"},
-        responses=WEBHOOK_ERRORS,
+        responses=WEBHOOK_RESPONSES,
     )
     async def cashout(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[CashoutVerification],
         container: ContainerDep,
+        idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
     ) -> Response[bytes]:
         core = container.core
 
