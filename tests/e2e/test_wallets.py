@@ -576,3 +576,21 @@ async def test_frozen_wallet_cannot_complete_a_cash_out_or_take_a_paysend_deposi
     wallet = await api.wallet(alice)
     assert (wallet["balance"], wallet["held_balance"]) == ("20.00", "0.00")
     await api.audit_clean()
+
+
+async def test_opening_a_wallet_honours_an_idempotency_key(
+    client: httpx.AsyncClient, api: Api
+) -> None:
+    person = await api.person()
+    headers = {**person.headers, "Idempotency-Key": f"open-{person.id}"}
+    first = await client.post("/api/v1/wallet", json={"currency": "GBP"}, headers=headers)
+    again = await client.post("/api/v1/wallet", json={"currency": "GBP"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    plain = await client.post("/api/v1/wallet", json={"currency": "GBP"}, headers=person.headers)
+    assert plain.status_code == 409
+    assert plain.json()["code"] == "already_exists"
+    reused = await client.post("/api/v1/wallet", json={"currency": "EUR"}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"

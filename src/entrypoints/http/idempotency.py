@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
+from litestar.params import HeaderParameter
 
 from entrypoints.http.problems import PROBLEM_JSON, domain_problem, encode_problem
 from entrypoints.http.request_context import request_id_of
@@ -25,6 +26,16 @@ T = TypeVar("T")
 HEADER = "Idempotency-Key"
 #: What ``validate_key`` accepts, for the OpenAPI document: 1-255 printable ASCII, no spaces.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
+#: The header where it is accepted but not required (webhooks, opening a wallet).
+OPTIONAL_IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    min_length=1,
+    max_length=255,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="Optional. 1-255 printable ASCII characters (no spaces); a retry with the same "
+    "key and body gets the first outcome back.",
+)
 REPLAYED = "Idempotent-Replayed"
 
 #: Renders a use case's result as (status, JSON-able body).

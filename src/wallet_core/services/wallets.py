@@ -23,6 +23,7 @@ from wallet_core.queries import (
     wallet_sort_value,
 )
 from wallet_core.services.context import Actor, Context
+from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.transfers import find_user
 
 
@@ -45,7 +46,9 @@ class WalletService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def open(self, actor: Actor, currency: str) -> Account:
+    async def open(
+        self, actor: Actor, currency: str, recorder: OutcomeRecorder[Account] | None = None
+    ) -> Account:
         unit = self._ctx.currencies.get(currency)
         now = self._ctx.clock.now()
 
@@ -63,6 +66,8 @@ class WalletService:
                 owner_username=user.username,
             )
             await uow.accounts.add(wallet)
+            if recorder is not None:
+                await recorder(uow, wallet)
             return wallet
 
         return await self._ctx.storage.run(work)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, patch, post
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.idempotency import OPTIONAL_IDEMPOTENCY_KEY, run_idempotent
 from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
 from entrypoints.http.params import currency as currency_param
@@ -17,6 +20,8 @@ from entrypoints.http.params import flag, instant
 from entrypoints.http.presenters import wallet_body
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import OpenWalletRequest, WalletPage, WalletResponse, WalletUpdate
+from wallet_core.ledger import Account
+from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.wallets import WalletListParams
 
 NEW_ID = "$response.body#/id"
@@ -75,9 +80,17 @@ class WalletsController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Open a wallet in another currency",
         description="One wallet per currency: a second is 409 `already_exists`; an unsupported "
-        "currency is 422 `unsupported_currency`.",
+        "currency is 422 `unsupported_currency`. An optional `Idempotency-Key` makes a retry "
+        "answer like the first request.",
         operation_id="openWallet",
-        responses=responses_for(400, 401, 404, 409, 413, 422, 429),
+        responses={
+            201: ResponseSpec(
+                data_container=WalletResponse,
+                description="The new wallet",
+                generate_examples=False,
+            ),
+            **responses_for(400, 401, 404, 409, 413, 422, 429),
+        },
         operation_class=linked(
             201,
             {
@@ -89,10 +102,29 @@ class WalletsController(Controller):
         ),
     )
     async def open_wallet(
-        self, data: JSONBody[OpenWalletRequest], actor: ActorDep, container: ContainerDep
-    ) -> WalletResponse:
-        wallet = await container.core.wallets.open(actor, data.currency)
-        return wallet_body(wallet, container.core.ctx.currencies)
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[OpenWalletRequest],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
+    ) -> Response[bytes]:
+        core = container.core
+
+        async def execute(recorder: OutcomeRecorder[Account] | None) -> Account:
+            return await core.wallets.open(actor, data.currency, recorder)
+
+        def render(wallet: Account) -> tuple[int, msgspec.Struct]:
+            return 201, wallet_body(wallet, core.ctx.currencies)
+
+        return await run_idempotent(
+            request,
+            core,
+            scope=f"user:{actor.user_id}:open-wallet",
+            required=False,
+            execute=execute,
+            render=render,
+        )
 
     @get(
         "/{wallet_id:uuid}",

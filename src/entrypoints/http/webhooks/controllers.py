@@ -14,11 +14,11 @@ from litestar import Controller, Request, Response, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, JSONBody
+from litestar.params import JSONBody
 
 from entrypoints.http.client_ip import IpRules, joined_forwarded_for
 from entrypoints.http.context import ContainerDep, container_of
-from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
+from entrypoints.http.idempotency import OPTIONAL_IDEMPOTENCY_KEY, run_idempotent
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import CashoutVerification, PaysendNotification, WebhookResult
 from entrypoints.http.webhooks.signatures import verify_signature
@@ -62,15 +62,6 @@ WEBHOOK_RESPONSES: dict[int, Any] = {
     ),
     **responses_for(400, 401, 403, 409, 413, 422, 429),
 }
-#: Optional here: the provider's own id is the natural dedup key (API.md "Webhooks").
-OPTIONAL_IDEMPOTENCY_KEY = HeaderParameter(
-    name="Idempotency-Key",
-    required=False,
-    min_length=1,
-    max_length=255,
-    pattern=IDEMPOTENCY_KEY_PATTERN,
-    description="Optional. 1-255 printable ASCII characters (no spaces).",
-)
 
 
 class WebhooksController(Controller):
