@@ -438,6 +438,7 @@ def main() -> None:
                 "5d GET transactions, keyset at row 9,990",
             ),
             (scenarios.login, {"data_file": f}, "6 login (argon2id)"),
+            (scenarios.me, {"data_file": f}, "7 GET /users/me (authenticated read)"),
         ]
         for factory, factory_args, label in plan:
             print(f"{label} ...", flush=True)

@@ -123,3 +123,18 @@ def login(data_file: str) -> Operation:
         return [(status, 0.0)]
 
     return op
+
+
+def me(data_file: str) -> Operation:
+    """An authenticated read: token check, rate limit, one user lookup."""
+    data = _load(data_file)
+    users = data["users"]
+
+    async def op(conn: Connection, rng: random.Random, n: int) -> list[tuple[int, float]]:
+        user = users[n % len(users)]
+        status, _ = await conn.request(
+            "GET", "/api/v1/users/me", {"Authorization": f"Bearer {user['token']}"}
+        )
+        return [(status, 0.0)]
+
+    return op
