@@ -233,10 +233,16 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
             columns=["id", "transfer_id", "account_id", "total", "delta", "created_at"],
         )
         await conn.execute(
-            "UPDATE accounts SET credits_posted = credits_posted + $1 WHERE id = $2", rows, wallet
+            "UPDATE accounts SET credits_posted = credits_posted + $1, "
+            "transfer_count = transfer_count + $1 WHERE id = $2",
+            rows,
+            wallet,
         )
         await conn.execute(
-            "UPDATE accounts SET debits_posted = debits_posted + $1 WHERE id = $2", rows, source
+            "UPDATE accounts SET debits_posted = debits_posted + $1, "
+            "transfer_count = transfer_count + $1 WHERE id = $2",
+            rows,
+            source,
         )
     await conn.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
     depth = min(9_990, rows - 1)

@@ -92,6 +92,9 @@ class Account:
     credits_posted: int = 0
     debits_pending: int = 0
     credits_pending: int = 0
+    #: How many transfers this account is a side of: keeps "how many transactions involve my
+    #: wallets" an O(1) question however long the history.
+    transfer_count: int = 0
 
     @property
     def is_wallet(self) -> bool:
@@ -242,11 +245,17 @@ def _check_pair(debit: Account, credit: Account, amount: int) -> None:
         raise CurrencyMismatch(f"Cannot move {debit.currency} into a {credit.currency} wallet.")
 
 
-def _apply(now: datetime, lines: Sequence[tuple[Account, Column, int]]) -> Movement:
+def _apply(
+    now: datetime, lines: Sequence[tuple[Account, Column, int]], *, new_transfer: bool = False
+) -> Movement:
     accounts: dict[UUID, Account] = {}
     for account, column, delta in lines:
         current = accounts.get(account.id, account)
         accounts[account.id] = current.moved(column, delta, now)
+    if new_transfer:
+        accounts = {
+            key: replace(a, transfer_count=a.transfer_count + 1) for key, a in accounts.items()
+        }
     for account in accounts.values():
         account.check_invariants()
     return Movement(
@@ -265,6 +274,7 @@ def open_pending(debit: Account, credit: Account, amount: int, now: datetime) ->
     return _apply(
         now,
         [(debit, Column.DEBITS_PENDING, amount), (credit, Column.CREDITS_PENDING, amount)],
+        new_transfer=True,
     )
 
 
@@ -299,4 +309,5 @@ def post_direct(debit: Account, credit: Account, amount: int, now: datetime) -> 
     return _apply(
         now,
         [(debit, Column.DEBITS_POSTED, amount), (credit, Column.CREDITS_POSTED, amount)],
+        new_transfer=True,
     )

@@ -487,8 +487,9 @@ def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
 
 
 class MemoryTransferRepository:
-    def __init__(self, table: Overlay[UUID, Transfer]) -> None:
+    def __init__(self, table: Overlay[UUID, Transfer], accounts: Overlay[UUID, Account]) -> None:
         self._t = table
+        self._accounts = accounts
 
     async def add(self, transfer: Transfer) -> None:
         if any(t.reference == transfer.reference for t in self._t.values()):
@@ -556,7 +557,20 @@ class MemoryTransferRepository:
         return _page(self._matching(query.filter), query, transaction_sort_value, lambda t: t.id)
 
     async def count(self, query: TransactionQuery) -> int:
+        if query.filter.is_viewer_only:
+            return sum(
+                a.transfer_count
+                for a in self._accounts.values()
+                if a.is_wallet and a.owner_id == query.filter.viewer_id
+            )
         return len(self._matching(query.filter))
+
+    async def transfer_counts(self) -> dict[UUID, int]:
+        counts: dict[UUID, int] = {}
+        for t in self._t.values():
+            for account_id in (t.debit_account_id, t.credit_account_id):
+                counts[account_id] = counts.get(account_id, 0) + 1
+        return counts
 
 
 class MemoryEntryRepository:
@@ -697,8 +711,9 @@ class MemoryUnitOfWork:
     ) -> None:
         self._tables: list[Overlay] = []  # type: ignore[type-arg]
         self.users = MemoryUserRepository(self._table(state.users))
-        self.accounts = MemoryAccountRepository(self._table(state.accounts), new_id, now)
-        self.transfers = MemoryTransferRepository(self._table(state.transfers))
+        accounts = self._table(state.accounts)
+        self.accounts = MemoryAccountRepository(accounts, new_id, now)
+        self.transfers = MemoryTransferRepository(self._table(state.transfers), accounts)
         self.entries = MemoryEntryRepository(self._table(state.entries))
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
         self.idempotency = MemoryIdempotencyRepository(self._table(state.idempotency))

@@ -164,13 +164,20 @@ class TransferRepository(Protocol):
         """Pending transfers past their expiry, locked, skipping rows others hold."""
         ...
 
+    async def transfer_counts(self) -> dict[UUID, int]:
+        """Per account, how many transfers it is a side of (for the audit)."""
+        ...
+
     async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
         """Per account, the amounts of pending transfers it is debited and credited by."""
         ...
 
     async def search(self, query: TransactionQuery) -> list[Transfer]: ...
 
-    async def count(self, query: TransactionQuery) -> int: ...
+    async def count(self, query: TransactionQuery) -> int:
+        """How many match; for a viewer-only filter, the sum of the viewer's wallets'
+        ``transfer_count`` (kept by the ledger, checked by the audit)."""
+        ...
 
 
 class EntryRepository(Protocol):

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID
@@ -274,6 +274,13 @@ class TransactionFilter:
     direction: str | None = None
     caller_id: UUID | None = None  # whom ``direction`` is relative to
     matches_nothing: bool = False
+
+    @property
+    def is_viewer_only(self) -> bool:
+        """All of one viewer's transactions, no other filter: counted from the ledger's
+        per-account transfer counts instead of by scanning the transactions."""
+        plain = replace(self, viewer_id=None, now=None, caller_id=None)
+        return self.viewer_id is not None and plain == TransactionFilter()
 
 
 @dataclass(frozen=True, slots=True)

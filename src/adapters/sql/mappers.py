@@ -71,6 +71,7 @@ def account_from_row(row: Row[Any]) -> Account:
         credits_posted=m["credits_posted"],
         debits_pending=m["debits_pending"],
         credits_pending=m["credits_pending"],
+        transfer_count=m["transfer_count"],
     )
 
 
@@ -87,6 +88,7 @@ def account_to_row(account: Account) -> dict[str, Any]:
         "credits_posted": account.credits_posted,
         "debits_pending": account.debits_pending,
         "credits_pending": account.credits_pending,
+        "transfer_count": account.transfer_count,
         "created_at": account.created_at,
         "updated_at": account.updated_at,
     }

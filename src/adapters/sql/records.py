@@ -100,11 +100,13 @@ class AccountRecord(Base):
     credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
     debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    transfer_count: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+        CheckConstraint("transfer_count >= 0", name="transfer_count_non_negative"),
         CheckConstraint(
             "(kind = 'wallet' AND owner_id IS NOT NULL AND source IS NULL)"
             " OR (kind = 'system' AND owner_id IS NULL AND source IS NOT NULL)",

@@ -123,6 +123,9 @@ _TRANSFER_UPDATE = (
         failed_attempts=bindparam("b_failed_attempts"),
     )
 )
+_VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_count), 0)).where(
+    accounts_t.c.owner_id == bindparam("owner")
+)
 _ENTRY_INSERT = entries_t.insert()
 _OUTBOX_INSERT = outbox_t.insert()
 _IDEMPOTENCY_BY_KEY = select(idem_t).where(
@@ -260,7 +263,13 @@ class SqlUserRepository(_Repository):
 # Accounts ---------------------------------------------------------------------------------------
 
 _BALANCE = accounts_t.c.credits_posted - accounts_t.c.debits_posted
-_TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_TOTALS = (
+    "debits_posted",
+    "credits_posted",
+    "debits_pending",
+    "credits_pending",
+    "transfer_count",
+)
 _ACCOUNT_SAVE = (
     update(accounts_t)
     .where(accounts_t.c.id == bindparam("b_id"))
@@ -533,6 +542,15 @@ class SqlTransferRepository(_Repository):
         )
         return [mappers.transfer_from_row(r) for r in await self._s.execute(stmt)]
 
+    async def transfer_counts(self) -> dict[UUID, int]:
+        t = transfers_t.c
+        counts: dict[UUID, int] = {}
+        for column in (t.debit_account_id, t.credit_account_id):
+            stmt = select(column, func.count()).group_by(column)
+            for account_id, n in await self._s.execute(stmt):
+                counts[account_id] = counts.get(account_id, 0) + int(n)
+        return counts
+
     async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
         t = transfers_t.c
         pending = t.status == TransferStatus.PENDING.value
@@ -574,6 +592,9 @@ class SqlTransferRepository(_Repository):
 
     async def count(self, query: TransactionQuery) -> int:
         f = query.filter
+        if f.is_viewer_only:
+            params = {"owner": f.viewer_id}
+            return int((await self._s.execute(_VIEWER_TRANSFER_COUNT, params)).scalar_one())
         where = _transfer_filters(f)
         if f.viewer_id is None:
             stmt = select(func.count()).select_from(transfers_t).where(*where)

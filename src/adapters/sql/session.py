@@ -29,6 +29,7 @@ _OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]
 UNIQUE_VIOLATION = "23505"
 TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts")
 ACCOUNT_CHANGES = (
+    "transfer_count",
     "debits_posted",
     "credits_posted",
     "debits_pending",

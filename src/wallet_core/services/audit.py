@@ -27,9 +27,18 @@ def check_accounts(
     accounts: list[Account],
     totals: dict[UUID, dict[Column, int]],
     holds: dict[UUID, tuple[int, int]],
+    transfer_counts: dict[UUID, int] | None = None,
 ) -> list[str]:
-    """Every invariant of LEDGER.md that can be read off accounts, entries and pending holds."""
+    """Every invariant of LEDGER.md that can be read off accounts, entries and pending holds,
+    and the per-account transfer counts the transaction lists rely on."""
     problems: list[str] = []
+    for account in accounts:
+        counted = (transfer_counts or {}).get(account.id, 0)
+        if transfer_counts is not None and account.transfer_count != counted:
+            problems.append(
+                f"account {account.id}: transfer_count is {account.transfer_count}, "
+                f"transfers say {counted}"
+            )
     per_currency_balance: dict[str, int] = defaultdict(int)
     per_currency_pending: dict[str, int] = defaultdict(int)
     for account in accounts:
@@ -70,14 +79,20 @@ class AuditService:
     async def run(self) -> AuditReport:
         async def work(
             uow: UnitOfWork,
-        ) -> tuple[list[Account], dict[UUID, dict[Column, int]], dict[UUID, tuple[int, int]]]:
+        ) -> tuple[
+            list[Account],
+            dict[UUID, dict[Column, int]],
+            dict[UUID, tuple[int, int]],
+            dict[UUID, int],
+        ]:
             accounts = await uow.accounts.all_accounts()
             totals = await uow.entries.totals()
             holds = await uow.transfers.pending_totals()
-            return accounts, totals, holds
+            counts = await uow.transfers.transfer_counts()
+            return accounts, totals, holds, counts
 
-        accounts, totals, holds = await self._ctx.storage.run_read(work)
-        problems = check_accounts(accounts, totals, holds)
+        accounts, totals, holds, counts = await self._ctx.storage.run_read(work)
+        problems = check_accounts(accounts, totals, holds, counts)
         wallets_total: dict[str, int] = defaultdict(int)
         for account in accounts:
             if account.is_wallet:

@@ -111,11 +111,15 @@ def upgrade() -> None:
         sa.Column("credits_posted", sa.BigInteger(), nullable=False),
         sa.Column("debits_pending", sa.BigInteger(), nullable=False),
         sa.Column("credits_pending", sa.BigInteger(), nullable=False),
+        sa.Column("transfer_count", sa.BigInteger(), nullable=False),
         sa.Column(
             "created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
         ),
         sa.Column(
             "updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
+        ),
+        sa.CheckConstraint(
+            "transfer_count >= 0", name=op.f("ck_accounts_transfer_count_non_negative")
         ),
         sa.CheckConstraint(
             "(kind = 'wallet' AND owner_id IS NOT NULL AND source IS NULL) OR (kind = 'system' AND owner_id IS NULL AND source IS NOT NULL)",
