@@ -18,6 +18,29 @@ PASSWORD = "correct horse battery staple"
 _phones = itertools.count(random.randint(2_000_000_000, 8_000_000_000))
 
 
+LEAK_MARKERS = ("Traceback", "asyncpg", "sqlalchemy", "SQLSTATE", "syntax error at or near")
+
+
+def assert_no_leak(response: httpx.Response) -> None:
+    """No stack trace, driver or SQL text ever reaches a client."""
+    for marker in LEAK_MARKERS:
+        assert marker not in response.text, (marker, response.text[:500])
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> Any:
+    """An RFC 9457 problem with this status (and code), carrying this request's id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    if code is not None:
+        assert body["code"] == code, body
+    if "idempotent-replayed" not in response.headers:  # a replay carries the first request's id
+        assert body["request_id"] == response.headers["x-request-id"]
+    assert_no_leak(response)
+    return body
+
+
 def new_phone() -> str:
     return f"+1{next(_phones)}"
 

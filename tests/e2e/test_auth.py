@@ -21,7 +21,7 @@ from adapters.security.jwt_tokens import JwtTokenIssuer, key_id
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from support import PASSWORD, Api, Person, new_name, new_phone
+from support import PASSWORD, Api, Person, assert_problem, new_name, new_phone
 from wallet_core.memory import ManualClock
 from wallet_core.ports import UnitOfWork
 from wallet_core.users import User
@@ -44,17 +44,6 @@ PROFILE_KEYS = {
     "created_at",
 }
 OTHER_KEY = "another-signing-key-that-is-long-enough-0123456789"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 def assert_unauthenticated(response: httpx.Response, code: str = "not_authenticated") -> None:

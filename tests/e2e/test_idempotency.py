@@ -13,17 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from entrypoints.bootstrap import Container
-from support import Api, Person
+from support import Api, Person, assert_problem
 
 TX = "/api/v1/wallet/transactions"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 def key() -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
-from support import Api, Person, idem
+from support import Api, Person, assert_problem, idem
 from wallet_core.memory import ManualClock, MemoryNotifier
 
 TX = "/api/v1/wallet/transactions"
@@ -42,16 +42,6 @@ TX_KEYS = {
 
 def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    assert "Traceback" not in response.text and "SELECT" not in response.text
-    return body
 
 
 def party(person: Person, wallet_id: str | None = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from entrypoints.bootstrap import Container
-from support import PASSWORD, Api, Person, new_name
+from support import PASSWORD, Api, Person, assert_problem, new_name
 from wallet_core.ports import UnitOfWork
 from wallet_core.users import User
 
@@ -33,16 +33,6 @@ PROFILE_KEYS = {
     "created_at",
 }
 NEW_PASSWORD = "a brand new passphrase 42"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 async def stored_user(container: Container, user_id: str) -> User:

@@ -14,7 +14,7 @@ import pytest
 
 from entrypoints.http.webhooks.signatures import sign
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, Person, idem
+from support import Api, Person, assert_problem, idem
 
 WALLET = "/api/v1/wallet"
 TX = "/api/v1/wallet/transactions"
@@ -36,15 +36,6 @@ WALLET_KEYS = {
 
 def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    return body
 
 
 def assert_wallet_shape(wallet: dict[str, Any]) -> None:

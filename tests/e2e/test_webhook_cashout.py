@@ -23,7 +23,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, Person, idem, new_phone
+from support import Api, Person, assert_problem, idem, new_phone
 from wallet_core.memory import MemoryNotifier
 
 PATH = "/api/v1/wallet/webhook/cashout"
@@ -53,15 +53,6 @@ async def post_signed(
 async def verify(client: httpx.AsyncClient, phone: str, code: str) -> httpx.Response:
     body = json.dumps({"phone_number": phone, "withdrawal_code": code}).encode()
     return await post_signed(client, body)
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["status"] == status
-    if code is not None:
-        assert problem["code"] == code, problem
 
 
 async def request_cashout(

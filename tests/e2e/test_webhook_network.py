@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +25,8 @@ from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, Person, idem
+from servers import free_port, wait_live
+from support import Api, Person, assert_problem, idem
 from wallet_core.memory import MemoryNotifier
 
 PAYSEND = "/api/v1/wallet/webhook/paysend"
@@ -48,12 +48,6 @@ def deposit_body(phone: str, amount: str = "10.00") -> bytes:
 
 def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Signature": sign(body, secret)["X-Signature"]}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code, response.json()
 
 
 async def balance(api: Api, person: Person) -> str:
@@ -223,34 +217,13 @@ async def test_forwarded_for_is_ignored_without_trusted_proxies(api: Api) -> Non
 # A real server process ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _wait_live(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=1) as http:
-        for _ in range(300):
-            if process.returncode is not None:
-                break
-            try:
-                if (await http.get("/health/live")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the server did not come up:\n{log.read_text()[-3000:]}")
-
-
 async def test_real_server_sees_the_socket_peer(
     api: Api, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     """``wallet serve`` (granian) in its own process: the source address of the TCP connection
     decides, and a spoofed X-Forwarded-For from a foreign address does not help."""
     person = await api.person()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **environment.app_environment(DATABASE_URL=database_url, REDIS_URL=redis_url),
@@ -273,7 +246,7 @@ async def test_real_server_sees_the_socket_peer(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_live(base, process, log)
+        await wait_live(base, process, log)
         foreign = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
         async with httpx.AsyncClient(transport=foreign, base_url=base, timeout=10) as http:
             body = deposit_body(person.phone_number, "5.00")

@@ -24,7 +24,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.webhooks.signatures import sign, verify_signature
 from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, Person, new_phone
+from support import Api, Person, assert_problem, new_phone
 from wallet_core.errors import InvalidSignature
 from wallet_core.memory import MemoryNotifier
 
@@ -68,15 +68,6 @@ async def deliver(
     return await client.post(
         PATH, content=body, headers={"Content-Type": "application/json", **signed}
     )
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["status"] == status
-    if code is not None:
-        assert problem["code"] == code, problem
 
 
 async def balances(api: Api, person: Person, wallet_id: str | None = None) -> tuple[str, str]:

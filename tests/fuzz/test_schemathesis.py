@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +42,7 @@ import environment
 from databases import create_database, drop_database
 from entrypoints.http.webhooks.signatures import sign
 from environment import ATM_SECRET, WEBHOOK_SECRET
+from servers import free_port, wait_live
 
 SEED = 20_241_125
 MAX_EXAMPLES = 20
@@ -285,27 +284,6 @@ def run_schemathesis(server: Server, phases: tuple[str, ...]) -> list[str]:
 # The server ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _wait_live(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=1) as http:
-        for _ in range(300):
-            if process.returncode is not None:
-                break
-            try:
-                if (await http.get("/health/live")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the server did not come up:\n{log.read_text()[-3000:]}")
-
-
 async def _create_staff(env: dict[str, str]) -> None:
     """Like an operator would: ``wallet create-admin``."""
     process = await asyncio.create_subprocess_exec(
@@ -368,7 +346,7 @@ async def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
         **os.environ,
         **environment.app_environment(DATABASE_URL=database_url, REDIS_URL=redis_url),
     }
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
     with log.open("wb") as sink:
@@ -381,7 +359,7 @@ async def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
             stderr=asyncio.subprocess.STDOUT,
         )
     try:
-        await _wait_live(base, process, log)
+        await wait_live(base, process, log)
         yield await _people(base, env)
     finally:
         if process.returncode is None:

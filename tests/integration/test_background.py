@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from mailbox import Mailbox, free_port, running, text_of
+from mailbox import Mailbox, running, text_of
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from sqlalchemy import text
 from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from entrypoints.worker.run import LEADER_KEY, scheduler_main, worker_main
+from servers import free_port
 from support import PASSWORD, new_name, new_phone
 from wallet_core.ledger import TransferStatus
 from wallet_core.services.auth import Registration

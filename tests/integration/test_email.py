@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from structlog.testing import capture_logs
 from adapters.email.console import ConsoleNotifier
 from adapters.email.smtp import EmailDeliveryError, SmtpNotifier, message_id_header
 from adapters.email.templates import TemplateRenderer
+from servers import free_port
 from wallet_core.events import EventKind
 from wallet_core.ports import EmailMessage
 from wallet_core.records import OutboxEvent
@@ -68,12 +68,6 @@ class Collector:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, MimeMessage)
         return parsed
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve(handler: Collector, **options: Any) -> Controller:

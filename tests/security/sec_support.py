@@ -22,28 +22,10 @@ import httpx
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from support import Person
+from support import Person, assert_problem
 from wallet_core.memory import MemoryNotifier
 
 #: What a database or framework failure would leak; no response may contain any of these.
-LEAK_MARKERS = ("Traceback", "asyncpg", "sqlalchemy", "SQLSTATE", "syntax error at or near")
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> Any:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code, body
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert_no_leak(response)
-    return body
-
-
-def assert_no_leak(response: httpx.Response) -> None:
-    for marker in LEAK_MARKERS:
-        assert marker not in response.text, (marker, response.text[:500])
 
 
 def assert_client_error(response: httpx.Response) -> Any:

@@ -15,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sec_support import assert_problem
 
 from entrypoints.http.webhooks.signatures import sign
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import PASSWORD, Api, Person, idem, new_phone
+from support import PASSWORD, Api, Person, assert_problem, idem, new_phone
 
 LIMIT = 64 * 1024
 

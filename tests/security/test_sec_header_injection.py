@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sec_support import assert_problem
 
 from entrypoints.http.webhooks.signatures import sign
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, idem
+from support import Api, assert_problem, idem
 
 TX = "/api/v1/wallet/transactions"
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

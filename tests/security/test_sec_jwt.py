@@ -24,7 +24,6 @@ import httpx
 import pytest
 from sec_support import (
     access_claims,
-    assert_problem,
     bearer,
     compact,
     hmac_signer,
@@ -36,7 +35,7 @@ from adapters.security.jwt_tokens import key_id
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from support import PASSWORD, Api, Person, idem
+from support import PASSWORD, Api, Person, assert_problem, idem
 from wallet_core.memory import ManualClock, MemoryNotifier
 
 ME = "/api/v1/users/me"

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sec_support import assert_client_error, assert_no_leak, assert_problem
+from sec_support import assert_client_error
 
-from support import Api, Person
+from support import Api, Person, assert_no_leak, assert_problem
 
 TX = "/api/v1/wallet/transactions"
 WALLETS = "/api/v1/wallet"

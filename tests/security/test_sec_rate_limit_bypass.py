@@ -20,12 +20,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from sec_support import app_client, assert_problem, unique_ipv4, unique_ipv6_prefix
+from sec_support import app_client, unique_ipv4, unique_ipv6_prefix
 
 from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
 from environment import WEBHOOK_SECRET
-from support import PASSWORD, Api, new_name, new_phone
+from support import PASSWORD, Api, assert_problem, new_name, new_phone
 from wallet_core.ports import UnitOfWork
 
 REGISTER = "/api/v1/auth/register"
@@ -140,7 +140,7 @@ async def test_ipv4_and_ipv4_mapped_forms_behind_a_trusted_proxy_are_one_client(
     make_settings: Callable[..., Settings],
 ) -> None:
     proxy, client = unique_ipv4(), unique_ipv4()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute", TRUSTED_PROXIES=proxy)
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour", TRUSTED_PROXIES=proxy)
     async with app_client(settings, proxy) as http:
         first = await register_from(http, client)
         assert first.status_code == 201, first.text
@@ -157,7 +157,7 @@ async def test_ipv4_and_ipv4_mapped_peers_are_one_client(
     make_settings: Callable[..., Settings],
 ) -> None:
     client = unique_ipv4()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute")
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour")
     async with app_client(settings, f"::ffff:{client}") as http:
         assert (await register_from(http, None)).status_code == 201
     async with app_client(settings, client) as http:
@@ -169,7 +169,7 @@ async def test_ipv6_spellings_and_the_whole_slash_64_are_one_client(
 ) -> None:
     proxy = unique_ipv4()
     prefix = unique_ipv6_prefix()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute", TRUSTED_PROXIES=proxy)
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour", TRUSTED_PROXIES=proxy)
     async with app_client(settings, proxy) as http:
         first = await register_from(http, f"{prefix}::1")
         assert first.status_code == 201, first.text
@@ -207,7 +207,7 @@ async def test_many_forwarded_entries_from_an_untrusted_peer_are_ignored(
     make_settings: Callable[..., Settings],
 ) -> None:
     peer = unique_ipv4()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute")
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour")
     async with app_client(settings, peer) as http:
         assert (await register_from(http, many_entries(50, []))).status_code == 201
         for forwarded in (
@@ -224,7 +224,7 @@ async def test_a_trusted_proxy_chain_yields_the_first_untrusted_hop_from_the_rig
 ) -> None:
     edge, inner = unique_ipv4(), unique_ipv4()
     client = unique_ipv4()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute", TRUSTED_PROXIES=f"{edge},{inner}")
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour", TRUSTED_PROXIES=f"{edge},{inner}")
     async with app_client(settings, inner) as http:
         first = await register_from(http, many_entries(30, [client, edge]))
         assert first.status_code == 201, first.text
@@ -247,7 +247,7 @@ async def test_forwarded_for_split_over_several_lines_is_read_as_one_list(
     """A proxy that adds its own ``X-Forwarded-For`` line after the client's: the client's line
     is just the left part of the list, so it cannot choose the identity."""
     proxy, client = unique_ipv4(), unique_ipv4()
-    settings = make_settings(RATE_LIMIT_REGISTRATION="1/minute", TRUSTED_PROXIES=proxy)
+    settings = make_settings(RATE_LIMIT_REGISTRATION="1/hour", TRUSTED_PROXIES=proxy)
     async with app_client(settings, proxy) as http:
         first = await register_from(http, client)
         assert first.status_code == 201, first.text

@@ -12,11 +12,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sec_support import assert_problem
 
 from entrypoints.http.webhooks.signatures import sign
 from environment import ATM_SECRET, WEBHOOK_SECRET
-from support import Api, Person, idem
+from support import Api, Person, assert_problem, idem
 
 PAYSEND = "/api/v1/wallet/webhook/paysend"
 CASHOUT = "/api/v1/wallet/webhook/cashout"
