@@ -22,7 +22,6 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import AlreadyExists, NotAuthenticated
-from wallet_core.events import subject_for
 from wallet_core.ledger import (
     Account,
     AccountKind,
@@ -33,6 +32,7 @@ from wallet_core.ledger import (
     TransferStatus,
 )
 from wallet_core.money import Currencies
+from wallet_core.notifications import subject_for
 from wallet_core.ports import (
     AccessClaims,
     EmailMessage,
@@ -51,7 +51,7 @@ from wallet_core.queries import (
     user_sort_value,
     wallet_sort_value,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, OutboxEvent, RefreshToken
+from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
 from wallet_core.services.context import Policy
 from wallet_core.users import User
 
@@ -232,7 +232,7 @@ class MemoryNotifier:
 class PlainRenderer:
     """Plain-text emails from the core's subject lines (production adds HTML templates)."""
 
-    def render(self, event: OutboxEvent, user: User) -> EmailMessage:
+    def render(self, event: Notification, user: User) -> EmailMessage:
         payload = dict(event.payload)
         subject = subject_for(event.kind, payload)
         lines = [f"Hello {user.first_name or user.username},", "", subject + "."]
@@ -290,7 +290,7 @@ class MemoryState:
     entries: dict[UUID, Entry] = field(default_factory=dict)
     refresh_tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
-    outbox: dict[UUID, OutboxEvent] = field(default_factory=dict)
+    outbox: dict[UUID, Notification] = field(default_factory=dict)
 
 
 def _contains(haystack: str, needle: str | None) -> bool:
@@ -659,16 +659,16 @@ class MemoryIdempotencyRepository:
 
 
 class MemoryOutboxRepository:
-    def __init__(self, table: Overlay[UUID, OutboxEvent]) -> None:
+    def __init__(self, table: Overlay[UUID, Notification]) -> None:
         self._t = table
 
-    async def add_many(self, events: Sequence[OutboxEvent]) -> None:
+    async def add_many(self, events: Sequence[Notification]) -> None:
         for item in events:
             self._t.put(item.id, item)
 
     async def lock_undispatched(
         self, limit: int, stale_before: datetime, now: datetime
-    ) -> list[OutboxEvent]:
+    ) -> list[Notification]:
         waiting = [
             e
             for e in self._t.values()
@@ -684,7 +684,7 @@ class MemoryOutboxRepository:
             if item is not None:
                 self._t.put(event_id, replace(item, dispatched_at=at))
 
-    async def lock_for_delivery(self, event_id: UUID) -> OutboxEvent | None:
+    async def lock_for_delivery(self, event_id: UUID) -> Notification | None:
         return self._t.get(event_id)
 
     async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
 from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
-from wallet_core.records import IdempotencyRecord, OutboxEvent, RefreshToken
+from wallet_core.records import IdempotencyRecord, Notification, RefreshToken
 from wallet_core.users import User
 
 T = TypeVar("T")
@@ -221,11 +221,11 @@ class IdempotencyRepository(Protocol):
 
 
 class OutboxRepository(Protocol):
-    async def add_many(self, events: Sequence[OutboxEvent]) -> None: ...
+    async def add_many(self, events: Sequence[Notification]) -> None: ...
 
     async def lock_undispatched(
         self, limit: int, stale_before: datetime, now: datetime
-    ) -> list[OutboxEvent]:
+    ) -> list[Notification]:
         """Unsent events to hand to the queue, oldest first, skipping rows others hold: never
         dispatched, or dispatched before ``stale_before`` and still unsent (a lost task); and
         in either case not waiting out a retry backoff (``next_attempt_at`` after ``now``)."""
@@ -233,7 +233,7 @@ class OutboxRepository(Protocol):
 
     async def mark_dispatched(self, event_ids: Sequence[UUID], at: datetime) -> None: ...
 
-    async def lock_for_delivery(self, event_id: UUID) -> OutboxEvent | None: ...
+    async def lock_for_delivery(self, event_id: UUID) -> Notification | None: ...
 
     async def mark_sent(self, event_id: UUID, at: datetime, payload: Mapping[str, str]) -> None: ...
 
@@ -304,4 +304,4 @@ class EmailMessage:
 class MessageRenderer(Protocol):
     """Turns an outbox event and its addressee into an email (templates live in adapters)."""
 
-    def render(self, event: OutboxEvent, user: User) -> EmailMessage: ...
+    def render(self, event: Notification, user: User) -> EmailMessage: ...

@@ -54,7 +54,7 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxEvent:
+class Notification:
     """A notification to send after commit, written in the same unit of work as the change."""
 
     id: UUID

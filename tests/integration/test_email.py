@@ -22,9 +22,9 @@ from adapters.email.console import ConsoleNotifier
 from adapters.email.smtp import EmailDeliveryError, SmtpNotifier, message_id_header
 from adapters.email.templates import TemplateRenderer
 from servers import free_port
-from wallet_core.events import EventKind
+from wallet_core.notifications import NotificationKind
 from wallet_core.ports import EmailMessage
-from wallet_core.records import OutboxEvent
+from wallet_core.records import Notification
 from wallet_core.users import User
 
 SENDER = "Digital Wallet <no-reply@wallet.example>"
@@ -97,7 +97,7 @@ def make_user(first_name: str = "Ada") -> User:
     )
 
 
-def make_event(kind: EventKind, **overrides: str) -> OutboxEvent:
+def make_event(kind: NotificationKind, **overrides: str) -> Notification:
     payload = {
         "transfer_id": str(uuid4()),
         "reference": "TRF-ABCDEFGHJK",
@@ -110,10 +110,10 @@ def make_event(kind: EventKind, **overrides: str) -> OutboxEvent:
         "description": "Lunch",
         "expires_at": (NOW + timedelta(minutes=30)).isoformat(),
     }
-    if kind is EventKind.CASHOUT_REQUESTED:
+    if kind is NotificationKind.CASHOUT_REQUESTED:
         payload["withdrawal_code"] = CODE
     payload.update(overrides)
-    return OutboxEvent(
+    return Notification(
         id=uuid4(), kind=kind.value, user_id=uuid4(), created_at=NOW, payload=payload
     )
 
@@ -134,8 +134,8 @@ renderer = TemplateRenderer("https://wallet.example/", product_name="Digital Wal
 # Rendering ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(EventKind))
-def test_every_kind_renders_text_and_html_without_placeholders(kind: EventKind) -> None:
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_every_kind_renders_text_and_html_without_placeholders(kind: NotificationKind) -> None:
     event = make_event(kind)
 
     rendered = renderer.render(event, make_user())
@@ -154,14 +154,16 @@ def test_every_kind_renders_text_and_html_without_placeholders(kind: EventKind) 
 
 
 def test_greeting_falls_back_to_the_username() -> None:
-    rendered = renderer.render(make_event(EventKind.DEPOSIT_RECEIVED), make_user(first_name=" "))
+    rendered = renderer.render(
+        make_event(NotificationKind.DEPOSIT_RECEIVED), make_user(first_name=" ")
+    )
 
     assert rendered.text.startswith("Hello ada_l,")
     assert "Hello ada_l," in rendered.html
 
 
-@pytest.mark.parametrize("kind", list(EventKind))
-def test_payload_values_are_escaped_in_html(kind: EventKind) -> None:
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_payload_values_are_escaped_in_html(kind: NotificationKind) -> None:
     hostile = "<script>alert('x')</script> & co"
     event = make_event(kind, description=hostile, reference="<b>TRF</b>", sender="a&b")
 
@@ -177,7 +179,7 @@ def test_payload_values_are_escaped_in_html(kind: EventKind) -> None:
 
 def test_dollar_signs_in_values_stay_literal() -> None:
     rendered = renderer.render(
-        make_event(EventKind.TRANSFER_RECEIVED, description="$content $amount"), make_user()
+        make_event(NotificationKind.TRANSFER_RECEIVED, description="$content $amount"), make_user()
     )
 
     assert "Note: $content $amount" in rendered.text
@@ -185,15 +187,15 @@ def test_dollar_signs_in_values_stay_literal() -> None:
 
 
 def test_cashout_email_carries_the_code_prominently() -> None:
-    rendered = renderer.render(make_event(EventKind.CASHOUT_REQUESTED), make_user())
+    rendered = renderer.render(make_event(NotificationKind.CASHOUT_REQUESTED), make_user())
 
     assert f"\n    {CODE}\n" in rendered.text
     assert re.search(rf"<span[^>]*font-size:28px[^>]*>{CODE}</span>", rendered.html)
     assert "2025-03-01 12:30 UTC" in rendered.text
 
 
-@pytest.mark.parametrize("kind", list(EventKind))
-def test_no_email_carries_a_token_or_an_unlisted_payload_value(kind: EventKind) -> None:
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_no_email_carries_a_token_or_an_unlisted_payload_value(kind: NotificationKind) -> None:
     event = make_event(kind, access_token="eyJhbGciOiJIUzI1NiJ9.secret", token="tok-123")
 
     rendered = renderer.render(event, make_user())
@@ -202,13 +204,13 @@ def test_no_email_carries_a_token_or_an_unlisted_payload_value(kind: EventKind) 
         assert "token" not in body.lower()
         assert "bearer" not in body.lower()
         assert "eyJ" not in body and "tok-123" not in body
-        if kind is not EventKind.CASHOUT_REQUESTED:
+        if kind is not NotificationKind.CASHOUT_REQUESTED:
             assert CODE not in body
 
 
 def test_expiry_shows_only_while_pending() -> None:
     rendered = renderer.render(
-        make_event(EventKind.CASHOUT_COMPLETED, status="completed"), make_user()
+        make_event(NotificationKind.CASHOUT_COMPLETED, status="completed"), make_user()
     )
 
     assert "Expires" not in rendered.text
@@ -216,7 +218,7 @@ def test_expiry_shows_only_while_pending() -> None:
 
 
 def test_unknown_kind_is_refused() -> None:
-    event = OutboxEvent(id=uuid4(), kind="password_changed", user_id=uuid4(), created_at=NOW)
+    event = Notification(id=uuid4(), kind="password_changed", user_id=uuid4(), created_at=NOW)
 
     with pytest.raises(ValueError, match="password_changed"):
         renderer.render(event, make_user())
@@ -250,7 +252,7 @@ async def test_smtp_delivers_multipart_text_and_html(smtp: tuple[Collector, int]
 
 async def test_rendered_cashout_email_arrives_with_the_code(smtp: tuple[Collector, int]) -> None:
     handler, port = smtp
-    event = make_event(EventKind.CASHOUT_REQUESTED)
+    event = make_event(NotificationKind.CASHOUT_REQUESTED)
     notifier = SmtpNotifier("127.0.0.1", port, sender=SENDER, timeout=5)
 
     await notifier.send(renderer.render(event, make_user()))

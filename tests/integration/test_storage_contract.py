@@ -42,7 +42,7 @@ from wallet_core.queries import (
     WalletFilter,
     WalletQuery,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, OutboxEvent, RefreshToken
+from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
 from wallet_core.users import User
 
 T = TypeVar("T")
@@ -528,7 +528,7 @@ async def test_idempotency_claims(storage: Storage) -> None:
 
 async def test_outbox_dispatch_and_delivery_marks(storage: Storage) -> None:
     user = a_user()
-    event = OutboxEvent(
+    event = Notification(
         IDS.new_id(),
         "deposit_received",
         user.id,

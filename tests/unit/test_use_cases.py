@@ -42,7 +42,6 @@ from wallet_core.errors import (
     WalletFrozen,
     WeakPassword,
 )
-from wallet_core.events import EventKind
 from wallet_core.ledger import (
     Account,
     Column,
@@ -52,6 +51,7 @@ from wallet_core.ledger import (
     TransferType,
 )
 from wallet_core.memory import MemoryNotifier
+from wallet_core.notifications import NotificationKind
 from wallet_core.ports import EmailMessage, UnitOfWork
 from wallet_core.queries import UserFilter, UserQuery
 from wallet_core.records import IdempotencyRecord, IdempotencyState
@@ -879,10 +879,10 @@ async def test_acting_after_expiry_expires_the_transfer(
         await world.core.transfers.act(actor, pending.id, action)
     assert await world.core.expiry.expire_due() == 0
     assert len(entries_of(world, pending.id)) == 4
-    expired_events = [k for k in outbox_kinds(world) if k[0] == EventKind.TRANSFER_EXPIRED]
+    expired_events = [k for k in outbox_kinds(world) if k[0] == NotificationKind.TRANSFER_EXPIRED]
     assert expired_events == [
-        (EventKind.TRANSFER_EXPIRED, alice.user.id),
-        (EventKind.TRANSFER_EXPIRED, bob.user.id),
+        (NotificationKind.TRANSFER_EXPIRED, alice.user.id),
+        (NotificationKind.TRANSFER_EXPIRED, bob.user.id),
     ]
 
 
@@ -942,7 +942,7 @@ async def test_expiry_racing_an_accept_expires_once(
     assert (expired, type(accepted)) in ((1, NotPending), (0, Expired))
     assert (await world.transfer(pending.id)).status is TransferStatus.EXPIRED
     assert len(entries_of(world, pending.id)) == 4
-    assert [k for k, _ in outbox_kinds(world)].count(EventKind.TRANSFER_EXPIRED) == 2
+    assert [k for k, _ in outbox_kinds(world)].count(NotificationKind.TRANSFER_EXPIRED) == 2
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
 
 
@@ -1139,7 +1139,7 @@ async def test_wrong_codes_count_and_the_fifth_cancels(world: World, alice: Pers
     # With nothing pending, a wrong code is just wrong.
     with pytest.raises(InvalidWithdrawalCode):
         await world.core.cashouts.verify(alice.phone, "WRONGCODE1")
-    assert (EventKind.CASHOUT_CANCELLED, alice.user.id) in outbox_kinds(world)
+    assert (NotificationKind.CASHOUT_CANCELLED, alice.user.id) in outbox_kinds(world)
 
 
 async def test_verify_with_an_unknown_phone(world: World, alice: Person) -> None:
@@ -1162,7 +1162,7 @@ async def test_verify_after_expiry(world: World, alice: Person) -> None:
     assert (await world.transfer(cashout.transfer.id)).status is TransferStatus.EXPIRED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     assert len(entries_of(world, cashout.transfer.id)) == 4
-    assert outbox_kinds(world).count((EventKind.CASHOUT_EXPIRED, alice.user.id)) == 1
+    assert outbox_kinds(world).count((NotificationKind.CASHOUT_EXPIRED, alice.user.id)) == 1
 
 
 async def test_cancel_a_cash_out(world: World, alice: Person, bob: Person) -> None:
@@ -1176,7 +1176,7 @@ async def test_cancel_a_cash_out(world: World, alice: Person, bob: Person) -> No
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     with pytest.raises(NotPending):
         await world.core.cashouts.verify(alice.phone, cashout.withdrawal_code)
-    assert (EventKind.CASHOUT_CANCELLED, alice.user.id) in outbox_kinds(world)
+    assert (NotificationKind.CASHOUT_CANCELLED, alice.user.id) in outbox_kinds(world)
 
 
 # The expiry job ---------------------------------------------------------------------------------
@@ -1211,9 +1211,9 @@ async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, b
         assert len(entries_of(world, expired)) == 4
     kinds = [k for k in outbox_kinds(world) if k[0].endswith("expired")]
     assert kinds == [
-        (EventKind.CASHOUT_EXPIRED, alice.user.id),
-        (EventKind.TRANSFER_EXPIRED, alice.user.id),
-        (EventKind.TRANSFER_EXPIRED, bob.user.id),
+        (NotificationKind.CASHOUT_EXPIRED, alice.user.id),
+        (NotificationKind.TRANSFER_EXPIRED, alice.user.id),
+        (NotificationKind.TRANSFER_EXPIRED, bob.user.id),
     ]
     with pytest.raises(NotPending):
         await world.core.transfers.act(bob.actor, transfer.id, "accept")

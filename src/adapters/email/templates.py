@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from string import Template
 
-from wallet_core.events import EventKind, subject_for
+from wallet_core.notifications import NotificationKind, subject_for
 from wallet_core.ports import EmailMessage
-from wallet_core.records import OutboxEvent
+from wallet_core.records import Notification
 from wallet_core.users import User
 
 #: The only payload keys an email may show. Anything else in a payload (whatever a future use
@@ -45,9 +45,9 @@ class TemplateRenderer:
     def __init__(self, public_base_url: str, product_name: str = "Digital Wallet") -> None:
         self._base_url = public_base_url.rstrip("/")
         self._product_name = product_name
-        self._text: dict[EventKind, Template] = {}
-        self._html: dict[EventKind, Template] = {}
-        for kind in EventKind:
+        self._text: dict[NotificationKind, Template] = {}
+        self._html: dict[NotificationKind, Template] = {}
+        for kind in NotificationKind:
             self._text[kind] = _load(f"{kind.value}.txt", PAYLOAD_FIELDS | _COMMON_FIELDS)
             self._html[kind] = _load(f"{kind.value}.html", PAYLOAD_FIELDS | _COMMON_FIELDS)
         self._text_layout = _load("layout.txt", _LAYOUT_FIELDS)
@@ -55,9 +55,9 @@ class TemplateRenderer:
         self._text_row = _load("detail_row.txt", _ROW_FIELDS)
         self._html_row = _load("detail_row.html", _ROW_FIELDS)
 
-    def render(self, event: OutboxEvent, user: User) -> EmailMessage:
+    def render(self, event: Notification, user: User) -> EmailMessage:
         try:
-            kind = EventKind(event.kind)
+            kind = NotificationKind(event.kind)
         except ValueError:
             raise ValueError(f"No email template for event kind {event.kind!r}.") from None
         payload = {key: event.payload.get(key, "") for key in PAYLOAD_FIELDS}
@@ -80,10 +80,10 @@ class TemplateRenderer:
 
     def _compose(
         self,
-        kind: EventKind,
+        kind: NotificationKind,
         values: Mapping[str, str],
         subject: str,
-        bodies: Mapping[EventKind, Template],
+        bodies: Mapping[NotificationKind, Template],
         layout: Template,
         row: Template,
         escape: Callable[[str], str] = str,

@@ -16,7 +16,7 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, OutboxEvent, RefreshToken
+from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
 from wallet_core.users import User
 
 
@@ -223,9 +223,9 @@ def idempotency_to_row(record: IdempotencyRecord) -> dict[str, Any]:
     }
 
 
-def outbox_from_row(row: Row[Any]) -> OutboxEvent:
+def outbox_from_row(row: Row[Any]) -> Notification:
     m = row._mapping
-    return OutboxEvent(
+    return Notification(
         id=m["id"],
         kind=m["kind"],
         user_id=m["user_id"],
@@ -238,7 +238,7 @@ def outbox_from_row(row: Row[Any]) -> OutboxEvent:
     )
 
 
-def outbox_to_row(event: OutboxEvent) -> dict[str, Any]:
+def outbox_to_row(event: Notification) -> dict[str, Any]:
     return {
         "id": event.id,
         "kind": event.kind,

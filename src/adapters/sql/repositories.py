@@ -58,7 +58,7 @@ from wallet_core.queries import (
     UserQuery,
     WalletQuery,
 )
-from wallet_core.records import IdempotencyRecord, OutboxEvent, RefreshToken
+from wallet_core.records import IdempotencyRecord, Notification, RefreshToken
 from wallet_core.users import User
 
 users_t = UserRecord.__table__
@@ -714,7 +714,7 @@ class SqlIdempotencyRepository(_Repository):
 
 
 class SqlOutboxRepository(_Repository):
-    async def add_many(self, events: Sequence[OutboxEvent]) -> None:
+    async def add_many(self, events: Sequence[Notification]) -> None:
         if events:
             await self._s.insert(
                 outbox_t, _OUTBOX_INSERT, [mappers.outbox_to_row(e) for e in events]
@@ -722,7 +722,7 @@ class SqlOutboxRepository(_Repository):
 
     async def lock_undispatched(
         self, limit: int, stale_before: datetime, now: datetime
-    ) -> list[OutboxEvent]:
+    ) -> list[Notification]:
         o = outbox_t.c
         stmt = (
             select(outbox_t)
@@ -743,7 +743,7 @@ class SqlOutboxRepository(_Repository):
                 update(outbox_t).where(outbox_t.c.id.in_(list(event_ids))).values(dispatched_at=at)
             )
 
-    async def lock_for_delivery(self, event_id: UUID) -> OutboxEvent | None:
+    async def lock_for_delivery(self, event_id: UUID) -> Notification | None:
         stmt = select(outbox_t).where(outbox_t.c.id == event_id).with_for_update()
         row = (await self._s.execute(stmt)).first()
         return mappers.outbox_from_row(row) if row else None

@@ -14,7 +14,6 @@ from wallet_core.errors import (
     NotPending,
     TooManyAttempts,
 )
-from wallet_core.events import EventKind
 from wallet_core.ledger import (
     FundingSource,
     Party,
@@ -26,14 +25,15 @@ from wallet_core.ledger import (
     void_pending,
 )
 from wallet_core.money import Money
+from wallet_core.notifications import NotificationKind
 from wallet_core.ports import SecretHasher, UnitOfWork
 from wallet_core.services.context import Actor, Context
 from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.movements import (
     ensure_funds,
-    event,
     lock_accounts,
     new_reference,
+    notification,
     record,
     require_active,
 )
@@ -116,9 +116,9 @@ class CashOutService:
             await record(uow, ctx, transfer, movement, now)
             await uow.outbox.add_many(
                 [
-                    event(
+                    notification(
                         ctx,
-                        EventKind.CASHOUT_REQUESTED,
+                        NotificationKind.CASHOUT_REQUESTED,
                         wallet.owner_id,
                         transfer,
                         now,
@@ -185,7 +185,7 @@ class CashOutService:
                 await uow.transfers.update(done)
                 await record(uow, ctx, done, movement, now)
                 await uow.outbox.add_many(
-                    [event(ctx, EventKind.CASHOUT_COMPLETED, user.id, done, now)]
+                    [notification(ctx, NotificationKind.CASHOUT_COMPLETED, user.id, done, now)]
                 )
                 if recorder is not None:
                     await recorder(uow, done)
@@ -217,7 +217,7 @@ class CashOutService:
                 await uow.transfers.update(done)
                 await record(uow, ctx, done, movement, now, locked)
                 await uow.outbox.add_many(
-                    [event(ctx, EventKind.CASHOUT_CANCELLED, user.id, done, now)]
+                    [notification(ctx, NotificationKind.CASHOUT_CANCELLED, user.id, done, now)]
                 )
                 cancelled = True
             if cancelled:

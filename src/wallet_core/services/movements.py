@@ -11,7 +11,7 @@ from wallet_core.errors import InsufficientFunds, NotFound, WalletFrozen
 from wallet_core.ledger import Account, Movement, Transfer, TransferType
 from wallet_core.money import Money, format_minor
 from wallet_core.ports import UnitOfWork
-from wallet_core.records import OutboxEvent
+from wallet_core.records import Notification
 from wallet_core.services.context import Context
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -68,14 +68,14 @@ async def record(
     await uow.entries.add_many(movement.entries(transfer.id, ids, now))
 
 
-def event(
+def notification(
     ctx: Context,
     kind: str,
     user_id: UUID,
     transfer: Transfer,
     now: datetime,
     extra: Mapping[str, str] | None = None,
-) -> OutboxEvent:
+) -> Notification:
     """A notification with a snapshot of what the email needs (so it reads as of the change)."""
     payload = {
         "transfer_id": str(transfer.id),
@@ -90,6 +90,6 @@ def event(
         "expires_at": transfer.expires_at.isoformat() if transfer.expires_at else "",
     }
     payload.update(extra or {})
-    return OutboxEvent(
+    return Notification(
         id=ctx.ids.new_id(), kind=kind, user_id=user_id, created_at=now, payload=payload
     )

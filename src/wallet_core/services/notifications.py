@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from uuid import UUID
 
-from wallet_core.events import SECRET_PAYLOAD_KEYS
+from wallet_core.notifications import SECRET_PAYLOAD_KEYS
 from wallet_core.ports import MessageRenderer, Notifier, UnitOfWork
 from wallet_core.services.context import Context
 

@@ -22,7 +22,6 @@ from wallet_core.errors import (
     SameWallet,
     ValidationFailed,
 )
-from wallet_core.events import EventKind
 from wallet_core.ledger import (
     Account,
     FundingSource,
@@ -36,6 +35,7 @@ from wallet_core.ledger import (
     void_pending,
 )
 from wallet_core.money import Money
+from wallet_core.notifications import NotificationKind
 from wallet_core.ports import UnitOfWork
 from wallet_core.queries import (
     DEFAULT_TRANSACTION_ORDERING,
@@ -53,9 +53,9 @@ from wallet_core.services.context import Actor, Context
 from wallet_core.services.idempotency import OutcomeRecorder
 from wallet_core.services.movements import (
     ensure_funds,
-    event,
     lock_accounts,
     new_reference,
+    notification,
     record,
     require_active,
 )
@@ -198,9 +198,15 @@ class TransferService:
             assert transfer.recipient is not None
             await uow.outbox.add_many(
                 [
-                    event(ctx, EventKind.TRANSFER_SENT, transfer.sender.user_id, transfer, now),
-                    event(
-                        ctx, EventKind.TRANSFER_RECEIVED, transfer.recipient.user_id, transfer, now
+                    notification(
+                        ctx, NotificationKind.TRANSFER_SENT, transfer.sender.user_id, transfer, now
+                    ),
+                    notification(
+                        ctx,
+                        NotificationKind.TRANSFER_RECEIVED,
+                        transfer.recipient.user_id,
+                        transfer,
+                        now,
                     ),
                 ]
             )
@@ -330,21 +336,23 @@ class TransferService:
                 require_active(debit, credit)
                 movement = post_pending(debit, credit, transfer.amount, now)
                 done = transfer.finish(TransferStatus.COMPLETED, now)
-                kinds = [(EventKind.TRANSFER_ACCEPTED, done.sender)]
+                kinds = [(NotificationKind.TRANSFER_ACCEPTED, done.sender)]
             elif action == Action.REJECT:
                 movement = void_pending(debit, credit, transfer.amount, now)
                 done = transfer.finish(TransferStatus.REJECTED, now)
-                kinds = [(EventKind.TRANSFER_REJECTED, done.sender)]
+                kinds = [(NotificationKind.TRANSFER_REJECTED, done.sender)]
             else:
                 movement = void_pending(debit, credit, transfer.amount, now)
                 done = transfer.finish(TransferStatus.CANCELLED, now)
                 if done.type is TransferType.WITHDRAWAL:
-                    kinds = [(EventKind.CASHOUT_CANCELLED, done.sender)]
+                    kinds = [(NotificationKind.CASHOUT_CANCELLED, done.sender)]
                 else:
-                    kinds = [(EventKind.TRANSFER_CANCELLED, done.recipient)]
+                    kinds = [(NotificationKind.TRANSFER_CANCELLED, done.recipient)]
             await uow.transfers.update(done)
             await record(uow, ctx, done, movement, now)
-            await uow.outbox.add_many([event(ctx, k, p.user_id, done, now) for k, p in kinds if p])
+            await uow.outbox.add_many(
+                [notification(ctx, k, p.user_id, done, now) for k, p in kinds if p]
+            )
             if recorder is not None:
                 await recorder(uow, done)
             return done, None
@@ -485,13 +493,13 @@ async def expire_transfer(
     await uow.transfers.update(done)
     await record(uow, ctx, done, movement, now, locked)
     if done.type is TransferType.WITHDRAWAL:
-        kinds = [(EventKind.CASHOUT_EXPIRED, done.sender)]
+        kinds = [(NotificationKind.CASHOUT_EXPIRED, done.sender)]
     else:
         kinds = [
-            (EventKind.TRANSFER_EXPIRED, done.sender),
-            (EventKind.TRANSFER_EXPIRED, done.recipient),
+            (NotificationKind.TRANSFER_EXPIRED, done.sender),
+            (NotificationKind.TRANSFER_EXPIRED, done.recipient),
         ]
-    await uow.outbox.add_many([event(ctx, k, p.user_id, done, now) for k, p in kinds if p])
+    await uow.outbox.add_many([notification(ctx, k, p.user_id, done, now) for k, p in kinds if p])
     return done
 
 
@@ -539,7 +547,11 @@ async def credit_wallet(
     await record(uow, ctx, transfer, movement, now)
     assert transfer.recipient is not None
     await uow.outbox.add_many(
-        [event(ctx, EventKind.DEPOSIT_RECEIVED, transfer.recipient.user_id, transfer, now)]
+        [
+            notification(
+                ctx, NotificationKind.DEPOSIT_RECEIVED, transfer.recipient.user_id, transfer, now
+            )
+        ]
     )
     if recorder is not None:
         await recorder(uow, transfer)

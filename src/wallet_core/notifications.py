@@ -1,0 +1,48 @@
+"""The notifications (emails) use cases write to the outbox: their kinds and subject lines."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NotificationKind(StrEnum):
+    DEPOSIT_RECEIVED = "deposit_received"
+    TRANSFER_SENT = "transfer_sent"
+    TRANSFER_RECEIVED = "transfer_received"
+    TRANSFER_ACCEPTED = "transfer_accepted"
+    TRANSFER_REJECTED = "transfer_rejected"
+    TRANSFER_CANCELLED = "transfer_cancelled"
+    TRANSFER_EXPIRED = "transfer_expired"
+    CASHOUT_REQUESTED = "cashout_requested"
+    CASHOUT_COMPLETED = "cashout_completed"
+    CASHOUT_CANCELLED = "cashout_cancelled"
+    CASHOUT_EXPIRED = "cashout_expired"
+
+
+#: Payload keys that hold a secret: scrubbed from the outbox once the email is sent.
+SECRET_PAYLOAD_KEYS = frozenset({"withdrawal_code"})
+
+#: Subject lines, with ``{placeholders}`` from the event payload.
+SUBJECTS: dict[NotificationKind, str] = {
+    NotificationKind.DEPOSIT_RECEIVED: "Deposit received: {amount} {currency}",
+    NotificationKind.TRANSFER_SENT: "You sent {amount} {currency} to {recipient}",
+    NotificationKind.TRANSFER_RECEIVED: "{sender} sent you {amount} {currency}",
+    NotificationKind.TRANSFER_ACCEPTED: "{recipient} accepted your transfer of {amount} {currency}",
+    NotificationKind.TRANSFER_REJECTED: "{recipient} rejected your transfer of {amount} {currency}",
+    NotificationKind.TRANSFER_CANCELLED: "{sender} cancelled a transfer of {amount} {currency}",
+    NotificationKind.TRANSFER_EXPIRED: "Transfer {reference} of {amount} {currency} expired",
+    NotificationKind.CASHOUT_REQUESTED: "Your cash-out code for {amount} {currency}",
+    NotificationKind.CASHOUT_COMPLETED: "Cash-out of {amount} {currency} completed",
+    NotificationKind.CASHOUT_CANCELLED: "Cash-out of {amount} {currency} cancelled",
+    NotificationKind.CASHOUT_EXPIRED: "Cash-out of {amount} {currency} expired",
+}
+
+
+def subject_for(kind: str, payload: dict[str, str]) -> str:
+    template = SUBJECTS.get(NotificationKind(kind), "Digital Wallet notification")
+    return template.format_map(_Missing(payload))
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
