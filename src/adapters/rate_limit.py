@@ -1,23 +1,39 @@
-"""Rate limiting on the ``limits`` library's storage: fixed windows aligned to the clock, counted
-with one atomic INCR-and-expire per request and scope, in Redis (shared by every API process) or
+"""Rate limiting: fixed windows aligned to the clock, all of a request's windows counted in ONE
+Redis round trip (a pipeline of INCR and EXPIRE NX per window), shared by every API process; or
 in process memory for the embedded default.
 
 When Redis cannot be reached the limiter fails OPEN (requests pass, a warning is logged): a
 cache outage must not take payments down, and the limits are abuse protection, not accounting.
+Time comes from the Clock port, so tests move windows by hand instead of waiting.
 """
 
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 import structlog
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from wallet_core.ports import Clock
 
 log = structlog.get_logger(__name__)
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One limit to count a request against: ``amount`` requests per ``per`` for ``identity``."""
+
+    scope: str
+    identity: str
+    amount: int
+    per: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,39 +48,76 @@ class Decision:
         return max(1, self.reset_after)
 
 
-class RateLimiter:
-    def __init__(self, storage: Storage, *, namespace: str = "rl") -> None:
-        self._storage = storage
+class RateLimiter(Protocol):
+    async def hit(self, windows: Sequence[Window]) -> list[Decision]:
+        """Count one request in each window and say, per window, whether it may pass."""
+        ...
+
+
+def _slot(window: Window, now: datetime, namespace: str) -> tuple[str, int, int]:
+    """(the counter's key, its time to live, seconds until the window ends)."""
+    period = PERIODS[window.per]
+    moment = now.timestamp()
+    index = int(moment // period)
+    reset_after = math.ceil(period - moment % period)
+    key = f"{namespace}:{window.scope}/{window.identity}/{period}/{index}"
+    return key, period + 1, reset_after
+
+
+def _decide(window: Window, count: int, reset_after: int) -> Decision:
+    return Decision(
+        count <= window.amount, window.amount, max(0, window.amount - count), reset_after
+    )
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis, clock: Clock, *, namespace: str = "rl") -> None:
+        self._redis = redis
+        self._clock = clock
         self._namespace = namespace
 
-    @classmethod
-    def in_memory(cls) -> RateLimiter:
-        return cls(MemoryStorage())
-
-    @classmethod
-    def redis(cls, url: str, *, namespace: str = "rl") -> RateLimiter:
-        storage = RedisStorage(
-            "async+" + url if not url.startswith("async+") else url,
-            implementation="redispy",
-            key_prefix=f"{namespace}-limits",
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-        )
-        return cls(storage, namespace=namespace)
-
-    async def hit(self, scope: str, identity: str, amount: int, per: str) -> Decision:
-        """Count one request of ``identity`` in ``scope`` and say whether it may pass."""
-        period = PERIODS[per]
-        now = time.time()
-        window = int(now // period)
-        reset_after = math.ceil(period - now % period)
-        key = f"{scope}/{identity}/{period}/{window}"
+    async def hit(self, windows: Sequence[Window]) -> list[Decision]:
+        if not windows:
+            return []
+        now = self._clock.now()
+        slots = [_slot(w, now, self._namespace) for w in windows]
         try:
-            count = await self._storage.incr(key, period + 1)
-        except Exception as exc:
-            log.warning("rate_limit.unavailable", scope=scope, error=str(exc))
-            return Decision(True, amount, amount, reset_after)
-        return Decision(count <= amount, amount, max(0, amount - count), reset_after)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, ttl, _ in slots:
+                    pipe.incr(key)
+                    pipe.expire(key, ttl, nx=True)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit.unavailable", error=str(exc))
+            return [
+                Decision(True, w.amount, w.amount, s[2])
+                for w, s in zip(windows, slots, strict=True)
+            ]
+        counts = replies[0::2]
+        return [
+            _decide(w, int(count), s[2]) for w, s, count in zip(windows, slots, counts, strict=True)
+        ]
 
-    async def reset(self) -> None:
-        await self._storage.reset()
+
+class MemoryRateLimiter:
+    """The embedded default's limiter: counters in this process (one process serves)."""
+
+    def __init__(self, clock: Clock, *, namespace: str = "rl") -> None:
+        self._clock = clock
+        self._namespace = namespace
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    async def hit(self, windows: Sequence[Window]) -> list[Decision]:
+        now = self._clock.now()
+        moment = now.timestamp()
+        if len(self._counts) > 100_000:
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > moment}
+        decisions = []
+        for window in windows:
+            key, ttl, reset_after = _slot(window, now, self._namespace)
+            count, expires = self._counts.get(key, (0, moment + ttl))
+            if expires <= moment:
+                count, expires = 0, moment + ttl
+            self._counts[key] = (count + 1, expires)
+            decisions.append(_decide(window, count + 1, reset_after))
+        return decisions

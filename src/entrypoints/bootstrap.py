@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -19,18 +19,20 @@ from adapters.email.console import ConsoleNotifier
 from adapters.email.smtp import SmtpNotifier
 from adapters.email.templates import TemplateRenderer
 from adapters.ids import Uuid7IdGenerator
-from adapters.rate_limit import RateLimiter
+from adapters.rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from adapters.redis.cache import RedisCache
 from adapters.redis.client import connect as connect_redis
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtTokenIssuer
+from adapters.security.secret_box import AesGcmSecretBox
 from adapters.security.secret_hasher import HmacSecretHasher
-from adapters.sql.engine import create_engine
+from adapters.sql.engine import create_engine, is_sqlite, plain_url
+from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
 from wallet_core.memory import MemoryCache, MemoryNotifier
-from wallet_core.ports import Cache, Clock, IdGenerator, Notifier, PasswordHasher
+from wallet_core.ports import Cache, Clock, IdGenerator, Notifier, PasswordHasher, SecretBox
 from wallet_core.services.context import Policy
 
 log = structlog.get_logger(__name__)
@@ -46,8 +48,9 @@ class Container:
     rate_limiter: RateLimiter
     notifier: Notifier
     clock: Clock
+    secret_box: SecretBox
+    ledger: AsyncpgLedger | None = None
     redis: Redis | None = None
-    _closers: list[object] = field(default_factory=list, repr=False)
 
     async def check_ready(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not."""
@@ -67,6 +70,8 @@ class Container:
 
     async def close(self) -> None:
         await self.storage.close()
+        if self.ledger is not None:
+            await self.ledger.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -119,16 +124,20 @@ def build(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    storage = SqlStorage(engine, ids.new_id, clock.now)
+    storage = SqlStorage(engine)
+    ledger = (
+        None
+        if is_sqlite(settings.database_url)
+        else AsyncpgLedger(plain_url(settings.database_url), pool_size=settings.db_pool_size)
+    )
+    secret_box = AesGcmSecretBox(settings.secret_key, settings.previous_secret_keys)
     if redis is None and settings.redis_url is not None:
         redis = connect_redis(settings.redis_url)
     if cache is None:
         cache = RedisCache(redis) if redis is not None else MemoryCache()
     if rate_limiter is None:
         rate_limiter = (
-            RateLimiter.redis(settings.redis_url)
-            if settings.redis_url is not None
-            else RateLimiter.in_memory()
+            RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)
         )
     notifier = notifier or notifier_from(settings)
     core = build_core(
@@ -149,6 +158,8 @@ def build(
         secret_hasher=HmacSecretHasher(derive_key(settings.secret_key, "withdrawal-codes")),
         renderer=TemplateRenderer(public_base_url=settings.public_base_url),
         notifier=notifier,
+        secret_box=secret_box,
+        ledger=ledger,
         currencies=settings.currency_registry(),
         policy=policy_from(settings),
         cache_ttl_seconds=settings.cache_ttl_seconds,
@@ -160,5 +171,7 @@ def build(
         rate_limiter=rate_limiter,
         notifier=notifier,
         clock=clock,
+        secret_box=secret_box,
+        ledger=ledger,
         redis=redis,
     )

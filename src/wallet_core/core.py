@@ -10,9 +10,11 @@ from wallet_core.ports import (
     Cache,
     Clock,
     IdGenerator,
+    Ledger,
     MessageRenderer,
     Notifier,
     PasswordHasher,
+    SecretBox,
     SecretHasher,
     Storage,
     TokenIssuer,
@@ -25,8 +27,10 @@ from wallet_core.services.deposits import DepositService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
+from wallet_core.services.transactions import TransactionService
 from wallet_core.services.transfers import TransferService
 from wallet_core.services.wallets import WalletService
+from wallet_core.uow_ledger import UnitOfWorkLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class WalletCore:
     auth: AuthService
     wallets: WalletService
     transfers: TransferService
+    transactions: TransactionService
     cashouts: CashOutService
     deposits: DepositService
     expiry: ExpiryService
@@ -54,23 +59,30 @@ def build_core(
     secret_hasher: SecretHasher,
     renderer: MessageRenderer,
     notifier: Notifier,
+    secret_box: SecretBox,
+    ledger: Ledger | None = None,
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     cache_ttl_seconds: int = 900,
 ) -> WalletCore:
+    """Every use case on one set of ports. ``ledger`` defaults to the money path on ``storage``'s
+    units of work (right for SQLite and the in-memory fakes; PostgreSQL passes its own)."""
     ctx = Context(
         storage=storage,
+        ledger=ledger or UnitOfWorkLedger(storage),
         clock=clock,
         ids=ids,
         currencies=currencies or Currencies.default(),
         list_cache=TransactionListCache(cache, cache_ttl_seconds),
         policy=policy or Policy(),
+        secret_box=secret_box,
     )
     return WalletCore(
         ctx=ctx,
         auth=AuthService(ctx, password_hasher, tokens),
         wallets=WalletService(ctx),
         transfers=TransferService(ctx),
+        transactions=TransactionService(ctx),
         cashouts=CashOutService(ctx, secret_hasher),
         deposits=DepositService(ctx),
         expiry=ExpiryService(ctx),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -245,17 +245,30 @@ def _check_pair(debit: Account, credit: Account, amount: int) -> None:
         raise CurrencyMismatch(f"Cannot move {debit.currency} into a {credit.currency} wallet.")
 
 
+def next_change_at(account: Account, now: datetime) -> datetime:
+    """An account's ``updated_at`` strictly increases with every change, so its posted lines
+    (whose ``posted_at`` is the account's ``updated_at`` after them) never share an instant and
+    sort in posting order, even when the clocks of several processes disagree slightly."""
+    return max(now, account.updated_at + timedelta(microseconds=1))
+
+
 def _apply(
     now: datetime, lines: Sequence[tuple[Account, Column, int]], *, new_transfer: bool = False
 ) -> Movement:
+    originals: dict[UUID, Account] = {}
     accounts: dict[UUID, Account] = {}
     for account, column, delta in lines:
+        originals.setdefault(account.id, account)
         current = accounts.get(account.id, account)
         accounts[account.id] = current.moved(column, delta, now)
-    if new_transfer:
-        accounts = {
-            key: replace(a, transfer_count=a.transfer_count + 1) for key, a in accounts.items()
-        }
+    accounts = {
+        key: replace(
+            a,
+            transfer_count=a.transfer_count + (1 if new_transfer else 0),
+            updated_at=next_change_at(originals[key], now),
+        )
+        for key, a in accounts.items()
+    }
     for account in accounts.values():
         account.check_invariants()
     return Movement(

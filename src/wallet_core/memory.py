@@ -22,9 +22,9 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import AlreadyExists, NotAuthenticated
+from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
-    AccountKind,
     Column,
     Entry,
     FundingSource,
@@ -51,7 +51,7 @@ from wallet_core.queries import (
     user_sort_value,
     wallet_sort_value,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
+from wallet_core.records import Notification, RefreshToken
 from wallet_core.services.context import Policy
 from wallet_core.users import User
 
@@ -192,6 +192,23 @@ class HmacTokenIssuer:
             raise NotAuthenticated("The access token is invalid or expired.") from exc
 
 
+class MemorySecretBox:
+    """A SecretBox for the in-memory core, where nothing ever rests on disk: the plaintext under
+    an HMAC tag (authenticated, not encrypted). Adapters encrypt for real (AES-GCM)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def seal(self, plaintext: bytes) -> bytes:
+        return hmac.new(self._key, plaintext, hashlib.sha256).digest() + plaintext
+
+    def open(self, sealed: bytes) -> bytes:
+        tag, plaintext = sealed[:32], sealed[32:]
+        if not hmac.compare_digest(tag, hmac.new(self._key, plaintext, hashlib.sha256).digest()):
+            raise ValueError("not sealed by this box")
+        return plaintext
+
+
 class MemoryCache:
     def __init__(self, clock: SystemClock | ManualClock | None = None) -> None:
         self._clock = clock or SystemClock()
@@ -289,7 +306,7 @@ class MemoryState:
     transfers: dict[UUID, Transfer] = field(default_factory=dict)
     entries: dict[UUID, Entry] = field(default_factory=dict)
     refresh_tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
     outbox: dict[UUID, Notification] = field(default_factory=dict)
 
 
@@ -370,6 +387,11 @@ class MemoryAccountRepository:
 
     async def add(self, account: Account) -> None:
         for other in self._t.values():
+            if account.source is not None and (other.source, other.currency) == (
+                account.source,
+                account.currency,
+            ):
+                raise AlreadyExists(f"The {account.source} account exists already.")
             if (
                 account.is_wallet
                 and other.is_wallet
@@ -397,21 +419,10 @@ class MemoryAccountRepository:
     async def wallet_of(self, user_id: UUID, currency: str) -> Account | None:
         return next((a for a in await self.wallets_of(user_id) if a.currency == currency), None)
 
-    async def system_account(self, source: FundingSource, currency: str) -> Account:
-        for account in self._t.values():
-            if account.source is source and account.currency == currency:
-                return account
-        now = self._now()
-        account = Account(
-            id=self._new_id(),
-            kind=AccountKind.SYSTEM,
-            currency=currency,
-            created_at=now,
-            updated_at=now,
-            source=source,
+    async def find_system(self, source: FundingSource, currency: str) -> Account | None:
+        return next(
+            (a for a in self._t.values() if a.source is source and a.currency == currency), None
         )
-        self._t.put(account.id, account)
-        return account
 
     def _matching(self, f: WalletFilter) -> list[Account]:
         return [
@@ -492,8 +503,14 @@ class MemoryTransferRepository:
         self._accounts = accounts
 
     async def add(self, transfer: Transfer) -> None:
-        if any(t.reference == transfer.reference for t in self._t.values()):
-            raise AlreadyExists("Reference collision.")
+        for t in self._t.values():
+            if t.reference == transfer.reference:
+                raise AlreadyExists("Reference collision.")
+            if transfer.provider_id is not None and (t.funding_source, t.provider_id) == (
+                transfer.funding_source,
+                transfer.provider_id,
+            ):
+                raise AlreadyExists("This provider transaction was credited already.")
         self._t.put(transfer.id, transfer)
 
     async def update(self, transfer: Transfer) -> None:
@@ -514,13 +531,6 @@ class MemoryTransferRepository:
             ),
             None,
         )
-
-    async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
-        assert transfer.provider_id is not None
-        if await self.by_provider_id(transfer.funding_source, transfer.provider_id):
-            return False
-        await self.add(transfer)
-        return True
 
     async def withdrawals_of(
         self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
@@ -617,44 +627,33 @@ class MemoryRefreshTokenRepository:
                 self._t.put(token.id, replace(token, revoked_at=at))
 
 
-class MemoryIdempotencyRepository:
-    def __init__(self, table: Overlay[tuple[str, str], IdempotencyRecord]) -> None:
+class MemoryReceiptRepository:
+    def __init__(self, table: Overlay[tuple[str, str], Receipt]) -> None:
         self._t = table
 
-    async def insert_if_absent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        existing = self._t.get((record.scope, record.key))
-        if existing is not None:
-            return existing
-        self._t.put((record.scope, record.key), record)
-        return None
+    async def begin(self, scope: str, key: str, now: datetime) -> Written:
+        existing = self._t.get((scope, key))
+        if existing is not None and existing.expires_at > now:
+            return Written.DUPLICATE
+        return Written.APPLIED
 
-    async def replace(self, existing: IdempotencyRecord, new: IdempotencyRecord) -> bool:
-        current = self._t.get((existing.scope, existing.key))
-        if current is None or current.claim_id != existing.claim_id:
-            return False
-        self._t.put((new.scope, new.key), new)
-        return True
+    async def claim(self, receipt: Receipt) -> Written:
+        existing = self._t.get((receipt.scope, receipt.key))
+        if existing is not None and existing.expires_at > receipt.created_at:
+            return Written.DUPLICATE
+        self._t.put((receipt.scope, receipt.key), receipt)
+        return Written.APPLIED
 
-    async def complete(self, record: IdempotencyRecord) -> bool:
-        current = self._t.get((record.scope, record.key))
-        if current is None or current.claim_id != record.claim_id:
-            return False
-        self._t.put((record.scope, record.key), record)
-        return True
-
-    async def release(self, record: IdempotencyRecord) -> None:
-        current = self._t.get((record.scope, record.key))
-        if (
-            current is not None
-            and current.claim_id == record.claim_id
-            and current.state is IdempotencyState.IN_FLIGHT
-        ):
-            self._t.delete((record.scope, record.key))
+    async def get(self, scope: str, key: str, now: datetime) -> StoredReceipt | None:
+        found = self._t.get((scope, key))
+        if found is None or found.expires_at <= now:
+            return None
+        return StoredReceipt(found.fingerprint, found.body)
 
     async def delete_expired(self, now: datetime, limit: int) -> int:
         expired = [r for r in self._t.values() if r.expires_at <= now][:limit]
-        for record in expired:
-            self._t.delete((record.scope, record.key))
+        for receipt in expired:
+            self._t.delete((receipt.scope, receipt.key))
         return len(expired)
 
 
@@ -716,7 +715,7 @@ class MemoryUnitOfWork:
         self.transfers = MemoryTransferRepository(self._table(state.transfers), accounts)
         self.entries = MemoryEntryRepository(self._table(state.entries))
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
-        self.idempotency = MemoryIdempotencyRepository(self._table(state.idempotency))
+        self.receipts = MemoryReceiptRepository(self._table(state.receipts))
         self.outbox = MemoryOutboxRepository(self._table(state.outbox))
 
     def _table(self, committed: dict[K, V]) -> Overlay[K, V]:
@@ -753,9 +752,6 @@ class MemoryStorage:
         async with self._lock:
             return await work(MemoryUnitOfWork(self.state, self._new_id, self._now))
 
-    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        return await self.run(work)
-
 
 def build_in_memory(
     *,
@@ -779,6 +775,7 @@ def build_in_memory(
         secret_hasher=KeyedSecretHasher(key),
         renderer=PlainRenderer(),
         notifier=notifier or MemoryNotifier(),
+        secret_box=MemorySecretBox(key),
         currencies=currencies,
         policy=policy,
     )

@@ -19,8 +19,12 @@ class NotificationKind(StrEnum):
     CASHOUT_EXPIRED = "cashout_expired"
 
 
-#: Payload keys that hold a secret: scrubbed from the outbox once the email is sent.
-SECRET_PAYLOAD_KEYS = frozenset({"withdrawal_code"})
+#: The payload key of a cash-out code, sealed (encrypted) by the core's SecretBox: the code never
+#: rests in the outbox in clear. Opened into ``withdrawal_code`` only to render the email, and
+#: scrubbed from the outbox once the email is sent.
+SEALED_CODE = "withdrawal_code_sealed"
+OPENED_CODE = "withdrawal_code"
+SECRET_PAYLOAD_KEYS = frozenset({SEALED_CODE, OPENED_CODE})
 
 #: Subject lines, with ``{placeholders}`` from the event payload.
 SUBJECTS: dict[NotificationKind, str] = {

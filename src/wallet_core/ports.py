@@ -8,9 +8,18 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from wallet_core.journal import LedgerWrite, Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
 from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
-from wallet_core.records import IdempotencyRecord, Notification, RefreshToken
+from wallet_core.records import Notification, RefreshToken
+from wallet_core.snapshots import (
+    CashOutAttempt,
+    ProviderDeposit,
+    RecipientQuery,
+    TransactionState,
+    TransferParties,
+    WalletsAndSinks,
+)
 from wallet_core.users import User
 
 T = TypeVar("T")
@@ -128,8 +137,8 @@ class AccountRepository(Protocol):
 
     async def wallet_of(self, user_id: UUID, currency: str) -> Account | None: ...
 
-    async def system_account(self, source: FundingSource, currency: str) -> Account:
-        """The system account of a funding source in a currency, created on first use."""
+    async def find_system(self, source: FundingSource, currency: str) -> Account | None:
+        """The system account of a funding source in a currency, if it exists yet."""
         ...
 
     async def search(self, query: WalletQuery) -> list[Account]: ...
@@ -140,7 +149,9 @@ class AccountRepository(Protocol):
 
 
 class TransferRepository(Protocol):
-    async def add(self, transfer: Transfer) -> None: ...
+    async def add(self, transfer: Transfer) -> None:
+        """Raise ``AlreadyExists`` when the (funding source, provider id) or reference is taken."""
+        ...
 
     async def update(self, transfer: Transfer) -> None: ...
 
@@ -149,10 +160,6 @@ class TransferRepository(Protocol):
     async def lock(self, transfer_id: UUID) -> Transfer | None: ...
 
     async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None: ...
-
-    async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
-        """Insert a provider deposit unless its (source, provider id) exists; False if it did."""
-        ...
 
     async def withdrawals_of(
         self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
@@ -200,21 +207,23 @@ class RefreshTokenRepository(Protocol):
     async def revoke_all_of(self, user_id: UUID, at: datetime) -> None: ...
 
 
-class IdempotencyRepository(Protocol):
-    async def insert_if_absent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        """Insert the in-flight record; if the key exists, return the existing one instead."""
+class ReceiptRepository(Protocol):
+    """Idempotency receipts. A claim lives only inside the unit of work that makes it: a second
+    request with the key waits for it or finds its outcome; a rollback leaves nothing behind."""
+
+    async def begin(self, scope: str, key: str, now: datetime) -> Written:
+        """Before a unit of work that will store a receipt: APPLIED to go ahead, DUPLICATE when
+        the key holds an unexpired receipt, IN_FLIGHT while another request with it runs (on
+        PostgreSQL the key stays taken until this unit of work ends)."""
         ...
 
-    async def replace(self, existing: IdempotencyRecord, new: IdempotencyRecord) -> bool:
-        """Take over an expired/abandoned record; False if someone else changed it first."""
+    async def claim(self, receipt: Receipt) -> Written:
+        """Store ``receipt`` unless the key holds an unexpired one (DUPLICATE) or its first
+        request is still running (IN_FLIGHT); APPLIED when stored."""
         ...
 
-    async def complete(self, record: IdempotencyRecord) -> bool:
-        """Store the outcome, only if the claim is still ours; False otherwise."""
-        ...
-
-    async def release(self, record: IdempotencyRecord) -> None:
-        """Drop our in-flight claim (the request failed for reasons of ours: retry allowed)."""
+    async def get(self, scope: str, key: str, now: datetime) -> StoredReceipt | None:
+        """The unexpired receipt under this key."""
         ...
 
     async def delete_expired(self, now: datetime, limit: int) -> int: ...
@@ -261,10 +270,64 @@ class UnitOfWork(Protocol):
     def refresh_tokens(self) -> RefreshTokenRepository: ...
 
     @property
-    def idempotency(self) -> IdempotencyRepository: ...
+    def receipts(self) -> ReceiptRepository: ...
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+
+class Ledger(Protocol):
+    """The money path's storage: one read for a decision, one write to apply it.
+
+    Each read returns everything one use case needs (:mod:`wallet_core.snapshots`); ``apply``
+    applies a :class:`~wallet_core.journal.LedgerWrite` atomically under its guards (see
+    :func:`wallet_core.journal.refusal`), with its idempotency receipt, or writes nothing.
+    """
+
+    async def transfer_parties(
+        self, sender_id: UUID, recipient: RecipientQuery
+    ) -> TransferParties: ...
+
+    async def wallets_and_sinks(self, user_id: UUID, source: FundingSource) -> WalletsAndSinks:
+        """The user's wallets and ``source``'s system accounts."""
+        ...
+
+    async def wallet_and_source(
+        self, wallet_id: UUID, source: FundingSource
+    ) -> tuple[Account | None, Account | None]:
+        """A wallet and ``source``'s system account in its currency."""
+        ...
+
+    async def provider_deposit(
+        self, source: FundingSource, provider_id: str, phone_number: str
+    ) -> ProviderDeposit: ...
+
+    async def transaction(self, transfer_id: UUID) -> TransactionState | None: ...
+
+    async def cashout_attempt(self, phone_number: str, code_digest: str) -> CashOutAttempt: ...
+
+    async def due(self, now: datetime, limit: int) -> list[TransactionState]:
+        """Pending transactions past their expiry, oldest expiry first."""
+        ...
+
+    async def add_system_account(self, account: Account) -> Account:
+        """Create a funding source's system account unless it exists; the stored one."""
+        ...
+
+    async def apply(self, write: LedgerWrite) -> Written: ...
+
+    async def receipt(self, scope: str, key: str, now: datetime) -> StoredReceipt | None: ...
+
+
+class SecretBox(Protocol):
+    """Authenticated encryption for secrets that must rest somewhere (a cash-out code inside an
+    idempotency receipt or an unsent email): the plaintext never reaches a table."""
+
+    def seal(self, plaintext: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes) -> bytes:
+        """Raise ``ValueError`` unless ``sealed`` came from this box (or a key it still knows)."""
+        ...
 
 
 class Storage(Protocol):
@@ -278,11 +341,6 @@ class Storage(Protocol):
 
     async def run_read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Run read-only ``work`` (no locks, nothing to commit)."""
-        ...
-
-    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run ``work`` whose every statement is atomic on its own (an insert-if-absent, a
-        compare-and-swap): each commits as it runs, saving the transaction's round trips."""
         ...
 
 

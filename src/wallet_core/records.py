@@ -1,11 +1,10 @@
-"""Plain records the use cases keep besides the ledger: refresh tokens, idempotency, outbox."""
+"""Plain records the use cases keep besides the ledger: refresh tokens and the outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
 
@@ -25,32 +24,6 @@ class RefreshToken:
     @property
     def is_live(self) -> bool:
         return self.rotated_at is None and self.revoked_at is None
-
-
-class IdempotencyState(StrEnum):
-    IN_FLIGHT = "in_flight"
-    COMPLETED = "completed"
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    """The stored outcome of the first request with a key, so retries get the same answer."""
-
-    scope: str
-    key: str
-    fingerprint: str
-    claim_id: UUID
-    state: IdempotencyState
-    created_at: datetime
-    expires_at: datetime
-    locked_until: datetime
-    response_status: int | None = None
-    response_body: bytes | None = None
-
-    def completed(self, status: int, body: bytes) -> IdempotencyRecord:
-        return replace(
-            self, state=IdempotencyState.COMPLETED, response_status=status, response_body=body
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -285,18 +285,23 @@ async def test_concurrent_duplicates_move_money_once(client: httpx.AsyncClient, 
     await api.audit_clean()
 
 
-async def _wait_for_claim(container: Container, idem_key: str) -> None:
-    for _ in range(200):
+async def _wait_until_in_flight(container: Container) -> None:
+    """Until the first request is inside its write (its key taken), waiting on the row the test
+    holds. Its receipt is not visible before it commits: the wait shows in ``pg_locks``."""
+    for _ in range(500):
         async with container.storage.engine.connect() as conn:
-            found = (
+            waiting = (
                 await conn.execute(
-                    text("SELECT state FROM idempotency_keys WHERE key = :k"), {"k": idem_key}
+                    text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE NOT l.granted AND a.datname = current_database()"
+                    )
                 )
-            ).first()
-        if found is not None:
+            ).scalar_one()
+        if waiting:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("the first request never claimed its key")
+    raise AssertionError("the first request never reached its write")
 
 
 async def test_in_flight_duplicate_is_409_then_replays(
@@ -315,7 +320,7 @@ async def test_in_flight_duplicate_is_409_then_replays(
         )
         first = asyncio.create_task(post(client, alice, transfer(bob), k))
         try:
-            await _wait_for_claim(container, k)
+            await _wait_until_in_flight(container)
             second = await post(client, alice, transfer(bob), k)
             assert_problem(second, 409, "idempotency_key_in_progress")
             assert not first.done()
@@ -347,7 +352,7 @@ async def test_in_flight_duplicate_action(
         )
         first = asyncio.create_task(act(client, bob, tx["id"], "accept", k))
         try:
-            await _wait_for_claim(container, k)
+            await _wait_until_in_flight(container)
             second = await act(client, bob, tx["id"], "accept", k)
             assert_problem(second, 409, "idempotency_key_in_progress")
         finally:

@@ -297,7 +297,7 @@ async def test_the_scheduler_fires_the_expiry_job_and_only_one_leads(
     try:
         async with worker(settings):
             for _ in range(100):
-                current = await core.transfers.get(sender, transfer.id)
+                current = await core.transactions.get(sender, transfer.id)
                 if current.status is TransferStatus.EXPIRED:
                     break
                 await asyncio.sleep(0.1)

@@ -220,7 +220,7 @@ async def test_accept_racing_the_expiry_job_exactly_one_wins(
 
     jobs = [late.core.expiry.expire_due() for _ in range(3)]
     await asyncio.gather(*(accept(t.id) for t in transfers), *jobs)
-    finals = {t.id: (await maker.core.transfers.get(receiver, t.id)).status for t in transfers}
+    finals = {t.id: (await maker.core.transactions.get(receiver, t.id)).status for t in transfers}
     completed = {i for i, status in finals.items() if status is TransferStatus.COMPLETED}
     expired = {i for i, status in finals.items() if status is TransferStatus.EXPIRED}
     assert completed | expired == set(finals)

@@ -18,6 +18,7 @@ from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
 from support import new_name, new_phone
 from wallet_core.errors import AlreadyExists
+from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
     AccountKind,
@@ -42,7 +43,7 @@ from wallet_core.queries import (
     WalletFilter,
     WalletQuery,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
+from wallet_core.records import Notification, RefreshToken
 from wallet_core.users import User
 
 T = TypeVar("T")
@@ -79,7 +80,7 @@ async def storage(
         yield MemoryStorage(IDS.new_id, now)
         return
     url = postgres_url if request.param == "postgres" else sqlite_url
-    sql = SqlStorage(create_engine(url, pool_size=2, max_overflow=2), IDS.new_id, now)
+    sql = SqlStorage(create_engine(url, pool_size=2, max_overflow=2))
     yield sql
     await sql.close()
 
@@ -259,15 +260,39 @@ async def test_lock_and_save_persist_totals(storage: Storage) -> None:
     assert (b.pending_incoming, b.is_active) == (2_500, False)
 
 
-async def test_system_accounts_are_created_once(storage: Storage) -> None:
-    first = await run(
-        storage, lambda uow: uow.accounts.system_account(FundingSource.PAYSEND, "GBP")
-    )
-    second = await run(
-        storage, lambda uow: uow.accounts.system_account(FundingSource.PAYSEND, "GBP")
-    )
+async def system_account(storage: Storage, source: FundingSource, currency: str) -> Account:
+    """The source's account in ``currency``, added if it does not exist yet."""
+
+    async def work(uow: UnitOfWork) -> Account:
+        found = await uow.accounts.find_system(source, currency)
+        if found is not None:
+            return found
+        account = Account(
+            id=IDS.new_id(),
+            kind=AccountKind.SYSTEM,
+            currency=currency,
+            created_at=NOW,
+            updated_at=NOW,
+            source=source,
+        )
+        await uow.accounts.add(account)
+        return account
+
+    return await run(storage, work)
+
+
+async def test_system_accounts_exist_once_per_source_and_currency(storage: Storage) -> None:
+    first = await system_account(storage, FundingSource.PAYSEND, "GBP")
+    second = await system_account(storage, FundingSource.PAYSEND, "GBP")
     assert first.id == second.id
     assert first.kind is AccountKind.SYSTEM
+    twin = replace(first, id=IDS.new_id())
+
+    async def add_twin(uow: UnitOfWork) -> None:
+        await uow.accounts.add(twin)
+
+    with pytest.raises(AlreadyExists):
+        await run(storage, add_twin)
 
 
 async def test_wallet_search_filters_order_and_keyset(storage: Storage) -> None:
@@ -322,9 +347,7 @@ async def test_transfer_round_trip_and_lock(storage: Storage) -> None:
 
 async def test_provider_ids_are_unique_per_source(storage: Storage) -> None:
     _, wa, _, _ = await two_wallets(storage)
-    source = await run(
-        storage, lambda uow: uow.accounts.system_account(FundingSource.PAYSEND, "USD")
-    )
+    source = await system_account(storage, FundingSource.PAYSEND, "USD")
     provider_id = new_name("ps")
     deposit = a_transfer(
         source,
@@ -337,8 +360,9 @@ async def test_provider_ids_are_unique_per_source(storage: Storage) -> None:
         sender=None,
     )
     again = replace(deposit, id=IDS.new_id(), reference=deposit.reference + "X")
-    assert await run(storage, lambda uow: uow.transfers.add_if_new_provider_id(deposit))
-    assert not await run(storage, lambda uow: uow.transfers.add_if_new_provider_id(again))
+    await run(storage, lambda uow: uow.transfers.add(deposit))
+    with pytest.raises(AlreadyExists):
+        await run(storage, lambda uow: uow.transfers.add(again))
     found = await storage.run_read(
         lambda uow: uow.transfers.by_provider_id(FundingSource.PAYSEND, provider_id)
     )
@@ -348,7 +372,7 @@ async def test_provider_ids_are_unique_per_source(storage: Storage) -> None:
 
 async def test_due_withdrawals_and_pending_totals(storage: Storage) -> None:
     _, wa, _, wb = await two_wallets(storage)
-    sink = await run(storage, lambda uow: uow.accounts.system_account(FundingSource.BLF_ATM, "USD"))
+    sink = await system_account(storage, FundingSource.BLF_ATM, "USD")
     due = a_transfer(wa, wb, 100, expires_at=NOW - timedelta(seconds=1))
     cashout = a_transfer(
         wa,
@@ -480,50 +504,43 @@ async def test_refresh_token_family_revocation(storage: Storage) -> None:
     assert all(t is not None and t.revoked_at == NOW for t in found)
 
 
-async def test_idempotency_claims(storage: Storage) -> None:
-    def record(claim: UUID, expires: datetime = NOW + timedelta(days=1)) -> IdempotencyRecord:
-        return IdempotencyRecord(
-            scope="contract",
-            key=key,
-            fingerprint="f",
-            claim_id=claim,
-            state=IdempotencyState.IN_FLIGHT,
-            created_at=NOW,
-            expires_at=expires,
-            locked_until=NOW + timedelta(minutes=1),
-        )
+async def test_idempotency_receipts(storage: Storage) -> None:
+    def receipt(body: bytes, at: datetime = NOW, fingerprint: str = "f") -> Receipt:
+        return Receipt("contract", key, fingerprint, body, at, at + timedelta(days=1))
 
     key = new_name("key")
-    first = record(IDS.new_id())
-    assert await run(storage, lambda uow: uow.idempotency.insert_if_absent(first)) is None
-    existing = await run(
-        storage, lambda uow: uow.idempotency.insert_if_absent(record(IDS.new_id()))
+    assert await run(storage, lambda uow: uow.receipts.begin("contract", key, NOW)) is (
+        Written.APPLIED
     )
-    assert existing == first
-    stranger = replace(first, claim_id=IDS.new_id())
-    assert not await run(
-        storage, lambda uow: uow.idempotency.complete(stranger.completed(201, b"{}"))
+    assert await run(storage, lambda uow: uow.receipts.claim(receipt(b"first"))) is Written.APPLIED
+    assert await run(storage, lambda uow: uow.receipts.begin("contract", key, NOW)) is (
+        Written.DUPLICATE
     )
-    assert await run(
-        storage, lambda uow: uow.idempotency.complete(first.completed(201, b'{"a":1}'))
-    )
-    stored = await run(storage, lambda uow: uow.idempotency.insert_if_absent(first))
-    assert stored is not None
-    assert (stored.state, stored.response_status, stored.response_body) == (
-        IdempotencyState.COMPLETED,
-        201,
-        b'{"a":1}',
-    )
-    takeover = record(IDS.new_id())
-    assert await run(storage, lambda uow: uow.idempotency.replace(stored, takeover))
-    assert not await run(storage, lambda uow: uow.idempotency.replace(stored, takeover))
-    await run(storage, lambda uow: uow.idempotency.release(takeover))
-    assert await run(storage, lambda uow: uow.idempotency.insert_if_absent(first)) is None
-    expired_key = new_name("old")
-    old = replace(record(IDS.new_id(), NOW - timedelta(seconds=1)), key=expired_key)
-    await run(storage, lambda uow: uow.idempotency.insert_if_absent(old))
-    assert await run(storage, lambda uow: uow.idempotency.delete_expired(NOW, 10_000)) >= 1
-    assert await run(storage, lambda uow: uow.idempotency.insert_if_absent(old)) is None
+    # An unexpired receipt is never overwritten, whatever the second request says.
+    second = receipt(b"second", fingerprint="g")
+    assert await run(storage, lambda uow: uow.receipts.claim(second)) is Written.DUPLICATE
+    found = await storage.run_read(lambda uow: uow.receipts.get("contract", key, NOW))
+    assert found == StoredReceipt("f", b"first")
+    # A claim that rolls back with its unit of work leaves nothing behind.
+    other = new_name("key")
+
+    async def fails(uow: UnitOfWork) -> None:
+        await uow.receipts.claim(replace(receipt(b"lost"), key=other))
+        raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError):
+        await run(storage, fails)
+    assert await storage.run_read(lambda uow: uow.receipts.get("contract", other, NOW)) is None
+    # Past its retention the key is free again: taken over by the next request, or purged.
+    later = NOW + timedelta(days=1)
+    assert await storage.run_read(lambda uow: uow.receipts.get("contract", key, later)) is None
+    taken = receipt(b"third", at=later, fingerprint="h")
+    assert await run(storage, lambda uow: uow.receipts.claim(taken)) is Written.APPLIED
+    found = await storage.run_read(lambda uow: uow.receipts.get("contract", key, later))
+    assert found == StoredReceipt("h", b"third")
+    far = later + timedelta(days=1)
+    assert await run(storage, lambda uow: uow.receipts.delete_expired(far, 10_000)) >= 1
+    assert await storage.run_read(lambda uow: uow.receipts.get("contract", key, NOW)) is None
 
 
 async def test_outbox_dispatch_and_delivery_marks(storage: Storage) -> None:

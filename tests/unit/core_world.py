@@ -86,7 +86,7 @@ class World:
         return await self.core.wallets.get(self.staff, wallet_id)
 
     async def transfer(self, transfer_id: UUID) -> Transfer:
-        return await self.core.transfers.get(self.staff, transfer_id)
+        return await self.core.transactions.get(self.staff, transfer_id)
 
     async def drain_outbox(self) -> list[UUID]:
         """Relay every undispatched event, then deliver each one; returns the event ids.

@@ -17,12 +17,12 @@ from uuid import UUID, uuid4
 import pytest
 from core_world import PASSWORD, SECRET, START, Person, World, make_world
 
+from entrypoints.http.idempotency import validate_key
 from wallet_core.errors import (
     AlreadyExists,
     CurrencyMismatch,
     DomainError,
     Expired,
-    IdempotencyKeyInProgress,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -35,6 +35,7 @@ from wallet_core.errors import (
     PermissionDenied,
     RecipientNotFound,
     SameWallet,
+    ServiceUnavailable,
     TokenRevoked,
     TooManyAttempts,
     UnsupportedCurrency,
@@ -54,13 +55,12 @@ from wallet_core.memory import MemoryNotifier
 from wallet_core.notifications import NotificationKind
 from wallet_core.ports import EmailMessage, UnitOfWork
 from wallet_core.queries import UserFilter, UserQuery
-from wallet_core.records import IdempotencyRecord, IdempotencyState
 from wallet_core.services.auth import ProfileChanges, Registration
 from wallet_core.services.cashouts import CODE_ALPHABET
 from wallet_core.services.deposits import ProviderDeposit
 from wallet_core.services.expiry import ExpiryService
-from wallet_core.services.idempotency import Replay, validate_key
-from wallet_core.services.transfers import TransactionListParams
+from wallet_core.services.idempotency import Idempotency, Replayed
+from wallet_core.services.transactions import TransactionListParams
 from wallet_core.services.wallets import WalletListParams
 from wallet_core.users import User
 
@@ -611,8 +611,8 @@ async def test_create_transfer_holds_the_amount_until_accepted(
         key=lambda line: (line[0].bytes, line[1].value),
     )
     # Both parties see the one transaction.
-    assert (await world.core.transfers.get(bob.actor, transfer.id)) == transfer
-    assert (await world.core.transfers.get(alice.actor, transfer.id)) == transfer
+    assert (await world.core.transactions.get(bob.actor, transfer.id)) == transfer
+    assert (await world.core.transactions.get(alice.actor, transfer.id)) == transfer
 
 
 async def test_recipient_by_username_phone_or_wallet_id(
@@ -840,7 +840,7 @@ async def test_only_the_right_party_may_act(
     with pytest.raises(NotFound):
         await world.core.transfers.act(bob.actor, uuid4(), "accept")
     with pytest.raises(NotFound):
-        await world.core.transfers.get(carol.actor, pending.id)
+        await world.core.transactions.get(carol.actor, pending.id)
     assert (await world.transfer(pending.id)).status is TransferStatus.PENDING
 
 
@@ -965,7 +965,7 @@ async def test_staff_deposit(world: World, alice: Person) -> None:
         a for a in world.storage.state.accounts.values() if a.source is FundingSource.MANUAL
     )
     assert (manual.currency, manual.balance) == ("USD", -1234)
-    assert await world.core.transfers.get(alice.actor, deposit.id) == deposit
+    assert await world.core.transactions.get(alice.actor, deposit.id) == deposit
 
 
 async def test_deposit_is_staff_only_and_validated(world: World, alice: Person) -> None:
@@ -1265,7 +1265,7 @@ async def test_list_known_answers(
     by_id = {t.id: name for name, t in story.items()}
 
     async def names(actor: object = None, **params: object) -> list[str]:
-        page = await world.core.transfers.list(
+        page = await world.core.transactions.list(
             actor or alice.actor,  # type: ignore[arg-type]
             TransactionListParams(**params),  # type: ignore[arg-type]
         )
@@ -1325,7 +1325,7 @@ async def test_list_pages_by_number_and_by_cursor(
     by_id = {t.id: name for name, t in story.items()}
 
     async def page(**params: object) -> tuple[list[str], object]:
-        result = await world.core.transfers.list(
+        result = await world.core.transactions.list(
             alice.actor,
             TransactionListParams(**params),  # type: ignore[arg-type]
         )
@@ -1363,12 +1363,12 @@ async def test_cursor_pages_break_ties_by_id(world: World, alice: Person) -> Non
     for _ in range(12):
         await world.fund(alice.wallet.id, "1.00")
     for ordering in (None, "amount", "-amount,created_at"):
-        everything = await world.core.transfers.list(
+        everything = await world.core.transactions.list(
             alice.actor, TransactionListParams(ordering=ordering, page_size=100)
         )
         walked, cursor = [], None
         while True:
-            page = await world.core.transfers.list(
+            page = await world.core.transactions.list(
                 alice.actor, TransactionListParams(ordering=ordering, page_size=5, cursor=cursor)
             )
             walked += [t.id for t in page.items]
@@ -1400,13 +1400,13 @@ async def test_list_refuses_bad_parameters(
     world: World, alice: Person, params: TransactionListParams
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await world.core.transfers.list(alice.actor, params)
+        await world.core.transactions.list(alice.actor, params)
     assert caught.value.code == "validation_error"
 
 
 async def test_list_refuses_an_unsupported_currency(world: World, alice: Person) -> None:
     with pytest.raises(UnsupportedCurrency):
-        await world.core.transfers.list(alice.actor, TransactionListParams(currency="JPY"))
+        await world.core.transactions.list(alice.actor, TransactionListParams(currency="JPY"))
 
 
 # Idempotency ------------------------------------------------------------------------------------
@@ -1414,126 +1414,125 @@ async def test_list_refuses_an_unsupported_currency(world: World, alice: Person)
 SCOPE = "user:alice:POST /wallet/transactions"
 
 
-def render(outcome: object) -> tuple[int, bytes]:
+def seal(outcome: object) -> bytes:
+    """The receipt a test caller keeps: the error code, or the transaction id."""
     if isinstance(outcome, DomainError):
-        return 422, outcome.code.encode()
+        return outcome.code.encode()
     assert isinstance(outcome, Transfer)
-    return 201, str(outcome.id).encode()
+    return str(outcome.id).encode()
 
 
-async def claim(world: World, key: str = "key-1", fingerprint: str = "fp-1") -> IdempotencyRecord:
-    result = await world.core.idempotency.begin(SCOPE, key, fingerprint)
-    assert isinstance(result, IdempotencyRecord)
-    return result
+def key(name: str = "key-1", fingerprint: str = "fp-1", scope: str = SCOPE) -> Idempotency:
+    return Idempotency(scope, name, fingerprint, seal)
 
 
-async def test_idempotency_claim_then_replay(world: World, alice: Person, bob: Person) -> None:
-    await world.fund(alice.wallet.id, "100.00")
-    first = await claim(world)
-    assert first.state is IdempotencyState.IN_FLIGHT
-    with pytest.raises(IdempotencyKeyInProgress) as in_progress:
-        await world.core.idempotency.begin(SCOPE, "key-1", "fp-1")
-    assert in_progress.value.code == "idempotency_key_in_progress"
-    with pytest.raises(IdempotencyKeyReused) as reused:
-        await world.core.idempotency.begin(SCOPE, "key-1", "fp-2")
-    assert reused.value.code == "idempotency_key_reused"
-
-    transfer = await world.core.transfers.create_transfer(
-        alice.actor,
-        amount="10.00",
-        recipient="bob",
-        recorder=world.core.idempotency.recorder(first, render),
-    )
-    replay = await world.core.idempotency.begin(SCOPE, "key-1", "fp-1")
-    assert replay == Replay(201, str(transfer.id).encode())
-    with pytest.raises(IdempotencyKeyReused):
-        await world.core.idempotency.begin(SCOPE, "key-1", "fp-2")
-    # Keys are scoped: the same key elsewhere is a fresh claim.
-    other = await world.core.idempotency.begin("user:bob:POST /wallet/transactions", "key-1", "x")
-    assert isinstance(other, IdempotencyRecord)
-    assert amounts(await world.wallet(alice.wallet.id)) == (10000, 9000, 1000, 0)
-
-
-async def test_a_stale_claim_is_taken_over_and_the_old_request_moves_nothing(
+async def test_idempotency_first_outcome_then_replay(
     world: World, alice: Person, bob: Person
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
-    abandoned = await claim(world)
-    world.advance(seconds=59)
-    with pytest.raises(IdempotencyKeyInProgress):
-        await world.core.idempotency.begin(SCOPE, "key-1", "fp-1")
-    world.advance(seconds=1)
-    retry = await claim(world)
-    assert retry.claim_id != abandoned.claim_id
-
-    # The slow first request finally tries to commit: its claim is gone, so nothing moves.
-    with pytest.raises(IdempotencyKeyInProgress):
-        await world.core.transfers.create_transfer(
-            alice.actor,
-            amount="10.00",
-            recipient="bob",
-            recorder=world.core.idempotency.recorder(abandoned, render),
+    transfers = world.core.transfers
+    transfer = await transfers.create_transfer(
+        alice.actor, amount="10.00", recipient="bob", idempotency=key()
+    )
+    assert isinstance(transfer, Transfer)
+    replay = await transfers.create_transfer(
+        alice.actor, amount="10.00", recipient="bob", idempotency=key()
+    )
+    assert replay == Replayed(str(transfer.id).encode())
+    with pytest.raises(IdempotencyKeyReused) as reused:
+        await transfers.create_transfer(
+            alice.actor, amount="10.00", recipient="bob", idempotency=key(fingerprint="fp-2")
         )
-    assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
-    page = await world.core.transfers.list(alice.actor, TransactionListParams(types=["transfer"]))
-    assert page.count == 0
+    assert reused.value.code == "idempotency_key_reused"
+    # Keys are scoped: the same key elsewhere is a fresh request.
+    other = await transfers.create_transfer(
+        alice.actor, amount="10.00", recipient="bob", idempotency=key(scope="user:alice:other")
+    )
+    assert isinstance(other, Transfer) and other.id != transfer.id
+    assert amounts(await world.wallet(alice.wallet.id)) == (10000, 8000, 2000, 0)
 
+
+async def test_a_failed_write_leaves_the_key_free(
+    world: World, alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of ours (the storage is down mid-request) writes nothing, the idempotency
+    receipt included: the retry with the same key runs at once, and money moves once."""
+    await world.fund(alice.wallet.id, "100.00")
+    ledger = world.core.ctx.ledger
+    real_apply = ledger.apply
+
+    async def broken(write: object) -> object:
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(ledger, "apply", broken)
+    with pytest.raises(ServiceUnavailable):
+        await world.core.transfers.create_transfer(
+            alice.actor, amount="10.00", recipient="bob", idempotency=key()
+        )
+    assert world.storage.state.receipts == {}
+    monkeypatch.setattr(ledger, "apply", real_apply)
     transfer = await world.core.transfers.create_transfer(
-        alice.actor,
-        amount="10.00",
-        recipient="bob",
-        recorder=world.core.idempotency.recorder(retry, render),
+        alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
-    assert await world.core.idempotency.begin(SCOPE, "key-1", "fp-1") == Replay(
-        201, str(transfer.id).encode()
-    )
+    assert isinstance(transfer, Transfer)
+    assert amounts(await world.wallet(alice.wallet.id)) == (10000, 9000, 1000, 0)
 
 
-async def test_release_lets_a_client_retry(world: World) -> None:
-    first = await claim(world)
-    await world.core.idempotency.release(first)
-    second = await claim(world, fingerprint="fp-2")
-    assert second.claim_id != first.claim_id
-    await world.core.idempotency.record(second, 422, b"insufficient_funds")
-    await world.core.idempotency.release(second)  # a completed record is kept
-    assert await world.core.idempotency.begin(SCOPE, "key-1", "fp-2") == Replay(
-        422, b"insufficient_funds"
+async def test_a_business_error_is_kept_and_replayed(
+    world: World, alice: Person, bob: Person
+) -> None:
+    with pytest.raises(InsufficientFunds):
+        await world.core.transfers.create_transfer(
+            alice.actor, amount="10.00", recipient="bob", idempotency=key()
+        )
+    await world.fund(alice.wallet.id, "100.00")
+    # The retry gets the first answer back, even though it would succeed now.
+    again = await world.core.transfers.create_transfer(
+        alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
-    await world.core.idempotency.release(first)  # a claim that is no longer ours: no effect
-    assert await world.core.idempotency.begin(SCOPE, "key-1", "fp-2") == Replay(
-        422, b"insufficient_funds"
-    )
+    assert again == Replayed(b"insufficient_funds")
+    assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
 
 
-async def test_a_committed_business_error_is_replayed(
+async def test_an_expiry_noticed_on_accept_is_kept_with_its_receipt(
     world: World, alice: Person, bob: Person
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
     transfer = await world.core.transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob"
     )
+    assert isinstance(transfer, Transfer)
     world.advance(days=1)
-    key = await claim(world, "accept-1")
+    accept = key("accept-1", scope="user:bob:transaction-action")
     with pytest.raises(Expired):
-        await world.core.transfers.act(
-            bob.actor, transfer.id, "accept", recorder=world.core.idempotency.recorder(key, render)
-        )
-    assert await world.core.idempotency.begin(SCOPE, "accept-1", "fp-1") == Replay(422, b"expired")
+        await world.core.transfers.act(bob.actor, transfer.id, "accept", accept)
     assert (await world.transfer(transfer.id)).status is TransferStatus.EXPIRED
+    assert await world.core.transfers.act(bob.actor, transfer.id, "accept", accept) == Replayed(
+        b"expired"
+    )
 
 
-async def test_records_expire_and_are_purged(world: World) -> None:
+async def test_receipts_expire_and_are_purged(world: World, alice: Person, bob: Person) -> None:
+    await world.fund(alice.wallet.id, "100.00")
     for n in range(5):
-        await world.core.idempotency.record(await claim(world, f"k{n}"), 201, b"{}")
+        await world.core.transfers.create_transfer(
+            alice.actor, amount="1.00", recipient="bob", idempotency=key(f"k{n}")
+        )
     world.advance(hours=23)
     assert await world.core.idempotency.purge_expired(batch=2) == 0
-    assert isinstance(await world.core.idempotency.begin(SCOPE, "k0", "fp-1"), Replay)
+    replay = await world.core.transfers.create_transfer(
+        alice.actor, amount="1.00", recipient="bob", idempotency=key("k0")
+    )
+    assert isinstance(replay, Replayed)
     world.advance(hours=1)
     # Past retention the key is free again, even for another request.
-    assert isinstance(await world.core.idempotency.begin(SCOPE, "k0", "other"), IdempotencyRecord)
+    fresh = await world.core.transfers.create_transfer(
+        alice.actor, amount="2.00", recipient="bob", idempotency=key("k0", "other")
+    )
+    assert isinstance(fresh, Transfer)
     assert await world.core.idempotency.purge_expired(batch=2) == 4
     assert await world.core.idempotency.purge_expired() == 0
-    assert set(world.storage.state.idempotency) == {(SCOPE, "k0")}
+    assert set(world.storage.state.receipts) == {(SCOPE, "k0")}
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "tab\t", "ключ", "\x7f"])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row
-
+from wallet_core.journal import Receipt
 from wallet_core.ledger import (
     Account,
     AccountKind,
@@ -16,12 +16,18 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
-from wallet_core.records import IdempotencyRecord, IdempotencyState, Notification, RefreshToken
+from wallet_core.records import Notification, RefreshToken
 from wallet_core.users import User
 
 
-def user_from_row(row: Row[Any]) -> User:
-    m = row._mapping
+def _m(row: Any) -> Mapping[str, Any]:
+    """A SQLAlchemy row's mapping, or an asyncpg record (already a mapping)."""
+    mapping: Mapping[str, Any] = getattr(row, "_mapping", row)
+    return mapping
+
+
+def user_from_row(row: Any) -> User:
+    m = _m(row)
     return User(
         id=m["id"],
         email=m["email"],
@@ -55,8 +61,8 @@ def user_to_row(user: User) -> dict[str, Any]:
     }
 
 
-def account_from_row(row: Row[Any]) -> Account:
-    m = row._mapping
+def account_from_row(row: Any) -> Account:
+    m = _m(row)
     return Account(
         id=m["id"],
         kind=AccountKind(m["kind"]),
@@ -100,8 +106,8 @@ def _party(user_id: Any, username: Any, wallet_id: Any) -> Party | None:
     return Party(user_id, username, wallet_id)
 
 
-def transfer_from_row(row: Row[Any]) -> Transfer:
-    m = row._mapping
+def transfer_from_row(row: Any) -> Transfer:
+    m = _m(row)
     return Transfer(
         id=m["id"],
         type=TransferType(m["type"]),
@@ -164,8 +170,8 @@ def entry_to_row(entry: Entry) -> dict[str, Any]:
     }
 
 
-def refresh_token_from_row(row: Row[Any]) -> RefreshToken:
-    m = row._mapping
+def refresh_token_from_row(row: Any) -> RefreshToken:
+    m = _m(row)
     return RefreshToken(
         id=m["id"],
         family_id=m["family_id"],
@@ -191,40 +197,19 @@ def refresh_token_to_row(token: RefreshToken) -> dict[str, Any]:
     }
 
 
-def idempotency_from_row(row: Row[Any]) -> IdempotencyRecord:
-    m = row._mapping
-    body = m["response_body"]
-    return IdempotencyRecord(
-        scope=m["scope"],
-        key=m["key"],
-        fingerprint=m["fingerprint"],
-        claim_id=m["claim_id"],
-        state=IdempotencyState(m["state"]),
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        locked_until=m["locked_until"],
-        response_status=m["response_status"],
-        response_body=bytes(body) if body is not None else None,
-    )
-
-
-def idempotency_to_row(record: IdempotencyRecord) -> dict[str, Any]:
+def receipt_to_row(receipt: Receipt) -> dict[str, Any]:
     return {
-        "scope": record.scope,
-        "key": record.key,
-        "fingerprint": record.fingerprint,
-        "claim_id": record.claim_id,
-        "state": record.state.value,
-        "response_status": record.response_status,
-        "response_body": record.response_body,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "locked_until": record.locked_until,
+        "scope": receipt.scope,
+        "key": receipt.key,
+        "fingerprint": receipt.fingerprint,
+        "receipt": receipt.body,
+        "created_at": receipt.created_at,
+        "expires_at": receipt.expires_at,
     }
 
 
-def outbox_from_row(row: Row[Any]) -> Notification:
-    m = row._mapping
+def outbox_from_row(row: Any) -> Notification:
+    m = _m(row)
     return Notification(
         id=m["id"],
         kind=m["kind"],

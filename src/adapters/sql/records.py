@@ -212,20 +212,18 @@ class RefreshTokenRecord(Base):
 
 
 class IdempotencyKeyRecord(Base):
+    """An idempotency key and its receipt (the first request's sealed outcome). Written in the
+    same transaction as the change it describes, so a key is never left claimed by a request
+    that failed."""
+
     __tablename__ = "idempotency_keys"
 
     scope: Mapped[str] = mapped_column(String(200), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    claim_id: Mapped[UUID]
-    state: Mapped[str] = mapped_column(String(16))
-    response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    receipt: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    locked_until: Mapped[datetime]
-
-    __table_args__ = (CheckConstraint(_in("state", ("in_flight", "completed")), name="state"),)
 
 
 class OutboxRecord(Base):

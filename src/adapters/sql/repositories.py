@@ -1,8 +1,11 @@
-"""Repositories for every storage port, on one SQLAlchemy Core connection per unit of work."""
+"""Repositories for every storage port, on one SQLAlchemy Core connection per unit of work.
+
+The money path on PostgreSQL does not go through these (see ``pg_ledger``): they serve the
+embedded SQLite database, and every other use case on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     union_all,
     update,
@@ -40,6 +44,7 @@ from adapters.sql.records import (
 )
 from adapters.sql.session import Session
 from wallet_core.errors import AlreadyExists
+from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
     AccountKind,
@@ -58,7 +63,7 @@ from wallet_core.queries import (
     UserQuery,
     WalletQuery,
 )
-from wallet_core.records import IdempotencyRecord, Notification, RefreshToken
+from wallet_core.records import Notification, RefreshToken
 from wallet_core.users import User
 
 users_t = UserRecord.__table__
@@ -128,25 +133,14 @@ _VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_cou
 )
 _ENTRY_INSERT = entries_t.insert()
 _OUTBOX_INSERT = outbox_t.insert()
-_IDEMPOTENCY_BY_KEY = select(idem_t).where(
-    idem_t.c.scope == bindparam("scope"), idem_t.c.key == bindparam("key")
+_RECEIPT_BY_KEY = select(idem_t.c.fingerprint, idem_t.c.receipt).where(
+    idem_t.c.scope == bindparam("scope"),
+    idem_t.c.key == bindparam("key"),
+    idem_t.c.expires_at > bindparam("now"),
 )
-_IDEMPOTENCY_COMPLETE = (
-    update(idem_t)
-    .where(
-        idem_t.c.scope == bindparam("b_scope"),
-        idem_t.c.key == bindparam("b_key"),
-        idem_t.c.claim_id == bindparam("b_claim"),
-    )
-    .values(
-        state=bindparam("b_state"),
-        response_status=bindparam("b_status"),
-        response_body=bindparam("b_body"),
-    )
-)
-
-
-_INSERT_IF_ABSENT: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+#: The transaction-scoped advisory lock that marks an idempotency key's request as in flight.
+KEY_LOCK = "pg_try_advisory_xact_lock(hashtextextended({scope} || ' ' || {key}, 0))"
+_KEY_LOCK = text("SELECT " + KEY_LOCK.format(scope=":scope", key=":key"))
 
 
 class _Repository:
@@ -162,17 +156,6 @@ class _Repository:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
-
-    def _insert_if_absent(self, table: Any, *unique: str) -> Any:
-        """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id``, built once per dialect."""
-        key = (self._dialect, table.name, unique)
-        if key not in _INSERT_IF_ABSENT:
-            _INSERT_IF_ABSENT[key] = (
-                self._insert(table)
-                .on_conflict_do_nothing(index_elements=list(unique))
-                .returning(table.c[unique[-1]])
-            )
-        return _INSERT_IF_ABSENT[key]
 
 
 def _paged(stmt: Select[Any], page: PageRequest) -> Select[Any]:
@@ -278,13 +261,6 @@ _ACCOUNT_SAVE = (
 
 
 class SqlAccountRepository(_Repository):
-    def __init__(
-        self, session: Session, new_id: Callable[[], UUID], now: Callable[[], datetime]
-    ) -> None:
-        super().__init__(session)
-        self._new_id = new_id
-        self._now = now
-
     async def add(self, account: Account) -> None:
         try:
             await self._s.execute(_ACCOUNT_INSERT, mappers.account_to_row(account))
@@ -314,7 +290,7 @@ class SqlAccountRepository(_Repository):
             }
             for a in accounts
         ]
-        await self._s.change(accounts_t, _ACCOUNT_SAVE, params)
+        await self._s.execute(_ACCOUNT_SAVE, params)
 
     async def wallets_of(self, user_id: UUID) -> list[Account]:
         rows = await self._s.execute(_WALLETS_OF, {"owner": user_id})
@@ -325,24 +301,10 @@ class SqlAccountRepository(_Repository):
         row = (await self._s.execute(_WALLET_OF, params)).first()
         return mappers.account_from_row(row) if row else None
 
-    async def system_account(self, source: FundingSource, currency: str) -> Account:
+    async def find_system(self, source: FundingSource, currency: str) -> Account | None:
         params = {"source": source.value, "currency": currency}
         row = (await self._s.execute(_SYSTEM_ACCOUNT, params)).first()
-        if row is None:
-            now = self._now()
-            account = Account(
-                id=self._new_id(),
-                kind=AccountKind.SYSTEM,
-                currency=currency,
-                created_at=now,
-                updated_at=now,
-                source=source,
-            )
-            insert = self._insert(accounts_t).values(mappers.account_to_row(account))
-            await self._s.execute(insert.on_conflict_do_nothing())
-            row = (await self._s.execute(_SYSTEM_ACCOUNT, params)).first()
-        assert row is not None
-        return mappers.account_from_row(row)
+        return mappers.account_from_row(row) if row else None
 
     _SORT: Mapping[str, ColumnElement[Any]] = {
         "balance": _BALANCE,
@@ -476,13 +438,12 @@ def _viewer_sides(viewer: UUID) -> list[ColumnElement[bool]]:
 class SqlTransferRepository(_Repository):
     async def add(self, transfer: Transfer) -> None:
         try:
-            await self._s.insert(transfers_t, _TRANSFER_INSERT, [mappers.transfer_to_row(transfer)])
+            await self._s.execute(_TRANSFER_INSERT, [mappers.transfer_to_row(transfer)])
         except IntegrityError as exc:
             raise AlreadyExists("This transaction already exists.") from exc
 
     async def update(self, transfer: Transfer) -> None:
-        await self._s.change(
-            transfers_t,
+        await self._s.execute(
             _TRANSFER_UPDATE,
             [
                 {
@@ -508,11 +469,6 @@ class SqlTransferRepository(_Repository):
     async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None:
         params = {"source": source.value, "provider_id": provider_id}
         return await self._one(_TRANSFER_BY_PROVIDER, params)
-
-    async def add_if_new_provider_id(self, transfer: Transfer) -> bool:
-        stmt = self._insert_if_absent(transfers_t, "funding_source", "provider_id")
-        row = mappers.transfer_to_row(transfer)
-        return (await self._s.execute(stmt, row)).first() is not None
 
     async def withdrawals_of(
         self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
@@ -614,9 +570,7 @@ class SqlTransferRepository(_Repository):
 class SqlEntryRepository(_Repository):
     async def add_many(self, entries: Sequence[Entry]) -> None:
         if entries:
-            await self._s.insert(
-                entries_t, _ENTRY_INSERT, [mappers.entry_to_row(e) for e in entries]
-            )
+            await self._s.execute(_ENTRY_INSERT, [mappers.entry_to_row(e) for e in entries])
 
     async def totals(self) -> dict[UUID, dict[Column, int]]:
         e = entries_t.c
@@ -662,47 +616,38 @@ class SqlRefreshTokenRepository(_Repository):
 # Idempotency ------------------------------------------------------------------------------------
 
 
-def _key_of(record: IdempotencyRecord) -> list[ColumnElement[bool]]:
-    return [idem_t.c.scope == record.scope, idem_t.c.key == record.key]
+class SqlReceiptRepository(_Repository):
+    async def begin(self, scope: str, key: str, now: datetime) -> Written:
+        if self._dialect == "postgresql":
+            params = {"scope": scope, "key": key}
+            if not (await self._s.execute(_KEY_LOCK, params)).scalar_one():
+                return Written.IN_FLIGHT
+        found = await self.get(scope, key, now)
+        return Written.APPLIED if found is None else Written.DUPLICATE
 
-
-class SqlIdempotencyRepository(_Repository):
-    async def insert_if_absent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        stmt = self._insert_if_absent(idem_t, "scope", "key")
-        row = mappers.idempotency_to_row(record)
-        if (await self._s.execute(stmt, row)).first() is not None:
-            return None
-        params = {"scope": record.scope, "key": record.key}
-        row = (await self._s.execute(_IDEMPOTENCY_BY_KEY, params)).first()
-        return mappers.idempotency_from_row(row) if row else None
-
-    async def replace(self, existing: IdempotencyRecord, new: IdempotencyRecord) -> bool:
+    async def claim(self, receipt: Receipt) -> Written:
+        """Insert the receipt, or take over an expired one under the same key."""
+        row = mappers.receipt_to_row(receipt)
         stmt = (
-            update(idem_t)
-            .where(*_key_of(existing), idem_t.c.claim_id == existing.claim_id)
-            .values(mappers.idempotency_to_row(new))
-        )
-        return (await self._s.execute(stmt)).rowcount == 1
-
-    async def complete(self, record: IdempotencyRecord) -> bool:
-        params = {
-            "b_scope": record.scope,
-            "b_key": record.key,
-            "b_claim": record.claim_id,
-            "b_state": record.state.value,
-            "b_status": record.response_status,
-            "b_body": record.response_body,
-        }
-        return (await self._s.execute(_IDEMPOTENCY_COMPLETE, params)).rowcount == 1
-
-    async def release(self, record: IdempotencyRecord) -> None:
-        await self._s.execute(
-            delete(idem_t).where(
-                *_key_of(record),
-                idem_t.c.claim_id == record.claim_id,
-                idem_t.c.state == "in_flight",
+            self._insert(idem_t)
+            .values(row)
+            .on_conflict_do_update(
+                index_elements=["scope", "key"],
+                set_={
+                    name: row[name]
+                    for name in ("fingerprint", "receipt", "created_at", "expires_at")
+                },
+                where=idem_t.c.expires_at <= receipt.created_at,
             )
+            .returning(idem_t.c.key)
         )
+        inserted = (await self._s.execute(stmt)).first() is not None
+        return Written.APPLIED if inserted else Written.DUPLICATE
+
+    async def get(self, scope: str, key: str, now: datetime) -> StoredReceipt | None:
+        params = {"scope": scope, "key": key, "now": now}
+        row = (await self._s.execute(_RECEIPT_BY_KEY, params)).first()
+        return StoredReceipt(row.fingerprint, bytes(row.receipt)) if row else None
 
     async def delete_expired(self, now: datetime, limit: int) -> int:
         doomed = select(idem_t.c.scope, idem_t.c.key).where(idem_t.c.expires_at <= now).limit(limit)
@@ -716,9 +661,7 @@ class SqlIdempotencyRepository(_Repository):
 class SqlOutboxRepository(_Repository):
     async def add_many(self, events: Sequence[Notification]) -> None:
         if events:
-            await self._s.insert(
-                outbox_t, _OUTBOX_INSERT, [mappers.outbox_to_row(e) for e in events]
-            )
+            await self._s.execute(_OUTBOX_INSERT, [mappers.outbox_to_row(e) for e in events])
 
     async def lock_undispatched(
         self, limit: int, stale_before: datetime, now: datetime
@@ -770,17 +713,12 @@ class SqlOutboxRepository(_Repository):
 class SqlUnitOfWork:
     """The repositories of one transaction, sharing its session."""
 
-    def __init__(
-        self, conn: AsyncConnection, new_id: Callable[[], UUID], now: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, conn: AsyncConnection) -> None:
         self.session = Session(conn)
         self.users = SqlUserRepository(self.session)
-        self.accounts = SqlAccountRepository(self.session, new_id, now)
+        self.accounts = SqlAccountRepository(self.session)
         self.transfers = SqlTransferRepository(self.session)
         self.entries = SqlEntryRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
-        self.idempotency = SqlIdempotencyRepository(self.session)
+        self.receipts = SqlReceiptRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
-
-    async def flush(self) -> None:
-        await self.session.flush()

@@ -12,9 +12,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
-from datetime import datetime
-from typing import Any, TypeVar
-from uuid import UUID
+from typing import TypeVar
 
 import asyncpg
 from sqlalchemy import text
@@ -70,17 +68,8 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 class SqlStorage:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        new_id: Callable[[], UUID],
-        now: Callable[[], datetime],
-        *,
-        max_attempts: int = 8,
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_attempts: int = 8) -> None:
         self.engine = engine
-        self._new_id = new_id
-        self._now = now
         self._max_attempts = max_attempts
         self._is_postgres = engine.dialect.name == "postgresql"
         # SQLite has one writer at a time; queueing here beats spinning on "database is locked".
@@ -89,8 +78,6 @@ class SqlStorage:
     @asynccontextmanager
     async def _transaction(self, mode: str) -> AsyncIterator[AsyncConnection]:
         async with self._serial or nullcontext(), self.engine.connect() as conn:
-            if mode == "each" and self._is_postgres:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             if mode == "read" and self._is_postgres:
                 conn = await conn.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
@@ -102,10 +89,7 @@ class SqlStorage:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 async with self._transaction(mode) as conn:
-                    uow = SqlUnitOfWork(conn, self._new_id, self._now)
-                    result = await work(uow)
-                    await uow.flush()
-                    return result
+                    return await work(SqlUnitOfWork(conn))
             except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if is_retryable(exc) and attempt < self._max_attempts:
                     await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
@@ -127,9 +111,6 @@ class SqlStorage:
     async def run_read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         return await self._attempt(work, "read")
 
-    async def run_each(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        return await self._attempt(work, "each")
-
     async def ping(self) -> None:
         """Raise unless the database answers (for readiness checks)."""
         async with self.engine.connect() as conn:
@@ -137,6 +118,3 @@ class SqlStorage:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-    def pool_status(self) -> dict[str, Any]:
-        return {"pool": self.engine.pool.status()}

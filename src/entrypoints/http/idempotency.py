@@ -1,8 +1,9 @@
-"""Idempotency-Key handling around a money-moving use case (API.md "Idempotency").
+"""Idempotency-Key over HTTP (API.md "Idempotency"): the header, the request's fingerprint, and
+the receipt the core stores with the first outcome, which is that outcome's status and body,
+encrypted (a cash-out's receipt holds its code).
 
-The first request's outcome (status and body, success or business error) is stored in Postgres in
-the same transaction as the movement; a retry with the same key and body replays it with
-``Idempotent-Replayed: true``. Failures of ours (5xx) release the key so the client can retry.
+The core keeps the receipt opaque: this module seals what the client was answered, and opens it
+again to answer a retry, with ``Idempotent-Replayed: true``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from litestar.params import HeaderParameter
 
 from entrypoints.http.problems import PROBLEM_JSON, domain_problem, encode_problem
 from entrypoints.http.request_context import request_id_of
-from wallet_core.core import WalletCore
-from wallet_core.errors import DomainError, IdempotencyKeyMissing
-from wallet_core.services.idempotency import OutcomeRecorder, Replay, validate_key
+from wallet_core.errors import DomainError, IdempotencyKeyInvalid, IdempotencyKeyMissing
+from wallet_core.ports import SecretBox
+from wallet_core.services.idempotency import Idempotency, Replayed
 
 T = TypeVar("T")
 HEADER = "Idempotency-Key"
@@ -37,10 +38,20 @@ OPTIONAL_IDEMPOTENCY_KEY = HeaderParameter(
     "key and body gets the first outcome back.",
 )
 REPLAYED = "Idempotent-Replayed"
+#: A receipt written before receipts were sealed: a zero byte, the status, the body in clear.
+_LEGACY = 0
 
 #: Renders a use case's result as (status, JSON-able body).
 Render = Callable[[T], tuple[int, msgspec.Struct]]
-Execute = Callable[[OutcomeRecorder[T] | None], Awaitable[T]]
+Run = Callable[[Idempotency | None], Awaitable[T | Replayed]]
+
+
+def validate_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not all(32 < ord(ch) < 127 for ch in key):
+        raise IdempotencyKeyInvalid()
+    return key
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -55,6 +66,15 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def seal_answer(box: SecretBox, status: int, body: bytes) -> bytes:
+    return box.seal(status.to_bytes(2, "big") + body)
+
+
+def open_answer(box: SecretBox, receipt: bytes) -> tuple[int, bytes]:
+    plain = receipt[1:] if receipt[:1] == bytes([_LEGACY]) else box.open(receipt)
+    return int.from_bytes(plain[:2], "big"), plain[2:]
+
+
 def _json_response(status: int, body: bytes, *, replayed: bool = False) -> Response[bytes]:
     media_type = PROBLEM_JSON if status >= 400 else "application/json"
     headers = {REPLAYED: "true"} if replayed else None
@@ -63,45 +83,46 @@ def _json_response(status: int, body: bytes, *, replayed: bool = False) -> Respo
 
 async def run_idempotent(
     request: Request[Any, Any, Any],
-    core: WalletCore,
+    box: SecretBox,
     *,
     scope: str,
     required: bool,
-    execute: Execute[T],
+    run: Run[T],
     render: Render[T],
 ) -> Response[bytes]:
+    """Call the use case with the request's idempotency key (if any) and answer its outcome,
+    or the first request's when the core replays it."""
     key = validate_key(request.headers.get(HEADER))
     if key is None:
         if required:
             raise IdempotencyKeyMissing()
-        status, body = render(await execute(None))
-        return _json_response(status, msgspec.json.encode(body))
+        result = await run(None)
+        assert not isinstance(result, Replayed)
+        status, struct = render(result)
+        return _json_response(status, msgspec.json.encode(struct))
 
     request_id = request_id_of(request.scope)
     print_ = fingerprint(request.method, request.url.path, await request.body())
-    claim = await core.idempotency.begin(scope, key, print_)
-    if isinstance(claim, Replay):
-        return _json_response(claim.status, claim.body, replayed=True)
+    #: The last outcome sealed (kept alive, so ``is`` below means this very outcome).
+    last: list[Any] = [None, 0, b""]
 
-    def render_outcome(outcome: T | DomainError) -> tuple[int, bytes]:
+    def seal(outcome: object) -> bytes:
         if isinstance(outcome, DomainError):
             problem = domain_problem(outcome, request_id)
-            return problem.status, encode_problem(problem)
-        status, body = render(outcome)
-        return status, msgspec.json.encode(body)
+            status, body = problem.status, encode_problem(problem)
+        else:
+            status, struct = render(outcome)  # type: ignore[arg-type]
+            body = msgspec.json.encode(struct)
+        last[:] = [outcome, status, body]
+        return seal_answer(box, status, body)
 
-    recorder = core.idempotency.recorder(claim, render_outcome)
-    try:
-        result = await execute(recorder)
-    except DomainError as error:
-        problem = domain_problem(error, request_id)
-        if problem.status >= 500:
-            await core.idempotency.release(claim)
-        elif not recorder.stored:
-            await core.idempotency.record(claim, problem.status, encode_problem(problem))
-        raise
-    except BaseException:
-        await core.idempotency.release(claim)
-        raise
-    status, body = render(result)
-    return _json_response(status, msgspec.json.encode(body))
+    result = await run(Idempotency(scope, key, print_, seal))
+    if isinstance(result, Replayed):
+        status, body = open_answer(box, result.receipt)
+        return _json_response(status, body, replayed=True)
+    if result is last[0]:
+        status, body = last[1], last[2]
+    else:
+        status, struct = render(result)
+        body = msgspec.json.encode(struct)
+    return _json_response(status, body)

@@ -8,12 +8,11 @@ The tightest window's numbers go out in the ``RateLimit-*`` headers.
 
 from __future__ import annotations
 
-import asyncio
 from ipaddress import IPv6Address, IPv6Network
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.rate_limit import Decision
+from adapters.rate_limit import Decision, Window
 from entrypoints.http.client_ip import client_ip, joined_forwarded_for
 from entrypoints.http.context import container_of, peek_actor
 from entrypoints.settings import RateLimit, Settings
@@ -86,11 +85,11 @@ class RateLimitMiddleware:
         if not settings.rate_limit_enabled:
             await self.app(scope, receive, send)
             return
-        decisions = await asyncio.gather(
-            *(
-                container.rate_limiter.hit(name, identity, limit.amount, limit.per)
+        decisions = await container.rate_limiter.hit(
+            [
+                Window(name, identity, limit.amount, limit.per)
                 for name, identity, limit in _windows(scope, settings)
-            )
+            ]
         )
         if not decisions:
             await self.app(scope, receive, send)

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
+from wallet_core.bookings import hold, release, settle
 from wallet_core.errors import (
     DomainError,
     Expired,
@@ -14,30 +15,27 @@ from wallet_core.errors import (
     NotPending,
     TooManyAttempts,
 )
-from wallet_core.ledger import (
-    FundingSource,
-    Party,
-    Transfer,
-    TransferStatus,
-    TransferType,
-    open_pending,
-    post_pending,
-    void_pending,
-)
+from wallet_core.journal import TransferChange
+from wallet_core.ledger import FundingSource, Transfer, TransferStatus, TransferType
 from wallet_core.money import Money
-from wallet_core.notifications import NotificationKind
-from wallet_core.ports import SecretHasher, UnitOfWork
+from wallet_core.notifications import SEALED_CODE, NotificationKind
+from wallet_core.ports import SecretHasher
 from wallet_core.services.context import Actor, Context
-from wallet_core.services.idempotency import OutcomeRecorder
+from wallet_core.services.expiry import expiry
+from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.movements import (
+    Plan,
+    Step,
     ensure_funds,
-    lock_accounts,
+    execute,
     new_reference,
     notification,
-    record,
+    plan,
     require_active,
 )
-from wallet_core.services.transfers import check_description, expire_transfer
+from wallet_core.services.system_accounts import system_account
+from wallet_core.services.transfers import check_description
+from wallet_core.snapshots import CashOutAttempt
 from wallet_core.users import normalize_phone
 
 #: Unambiguous characters: no 0/O, 1/I/L.
@@ -68,79 +66,67 @@ class CashOutService:
         amount: str,
         wallet_id: UUID | None = None,
         description: str | None = None,
-        recorder: OutcomeRecorder[CashOut] | None = None,
-    ) -> CashOut:
+        idempotency: Idempotency | None = None,
+    ) -> CashOut | Replayed:
+        """Hold ``amount`` toward the ATM sink and issue a one-time code for it."""
         ctx = self._ctx
         text = check_description(description)
         length = ctx.policy.withdrawal_code_length
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
         digest = self._hasher.digest(code)
+        sealed = ctx.secret_box.seal(code.encode()).hex()
 
-        async def work(uow: UnitOfWork) -> CashOut:
+        async def decide() -> Plan[CashOut]:
+            found = await ctx.ledger.wallets_and_sinks(actor.user_id, FundingSource.BLF_ATM)
             if wallet_id is not None:
-                wallet = await uow.accounts.get(wallet_id)
-                if wallet is None or wallet.owner_id != actor.user_id:
+                wallet = next((w for w in found.wallets if w.id == wallet_id), None)
+                if wallet is None:
                     raise NotFound("Wallet not found.")
+            elif found.wallets:
+                wallet = found.wallets[0]
             else:
-                wallets = await uow.accounts.wallets_of(actor.user_id)
-                if not wallets:
-                    raise NotFound("You have no wallet.")
-                wallet = wallets[0]
+                raise NotFound("You have no wallet.")
             money = Money.parse(amount, ctx.currencies.get(wallet.currency))
-            now = ctx.clock.now()
-            sink = await uow.accounts.system_account(FundingSource.BLF_ATM, wallet.currency)
-            locked = await lock_accounts(uow, wallet.id, sink.id)
-            wallet, sink = locked[wallet.id], locked[sink.id]
             require_active(wallet)
             ensure_funds(wallet, money)
-            movement = open_pending(wallet, sink, money.minor, now)
-            assert wallet.owner_id is not None and wallet.owner_username is not None
-            transfer = Transfer(
+            sink = found.systems.get(wallet.currency) or await system_account(
+                ctx, FundingSource.BLF_ATM, wallet.currency
+            )
+            now = ctx.clock.now()
+            booking = hold(
                 id=ctx.ids.new_id(),
                 type=TransferType.WITHDRAWAL,
-                status=TransferStatus.PENDING,
-                amount=money.minor,
-                currency=wallet.currency,
                 funding_source=FundingSource.BLF_ATM,
-                debit_account_id=wallet.id,
-                credit_account_id=sink.id,
+                debit=wallet,
+                credit=sink,
+                amount=money.minor,
                 reference=new_reference(TransferType.WITHDRAWAL),
-                created_at=now,
-                updated_at=now,
-                sender=Party(wallet.owner_id, wallet.owner_username, wallet.id),
-                description=text,
+                now=now,
                 expires_at=now + ctx.policy.cashout_expiry,
+                description=text,
                 code_digest=digest,
             )
-            await uow.transfers.add(transfer)
-            await record(uow, ctx, transfer, movement, now)
-            await uow.outbox.add_many(
-                [
-                    notification(
-                        ctx,
-                        NotificationKind.CASHOUT_REQUESTED,
-                        wallet.owner_id,
-                        transfer,
-                        now,
-                        {"withdrawal_code": code},
-                    )
-                ]
+            transfer = booking.transfer
+            assert transfer.sender is not None
+            note = notification(
+                ctx,
+                NotificationKind.CASHOUT_REQUESTED,
+                transfer.sender.user_id,
+                transfer,
+                now,
+                {SEALED_CODE: sealed},
             )
-            result = CashOut(transfer, code)
-            if recorder is not None:
-                await recorder(uow, result)
-            return result
+            step = Step(booking, needs_active=True)
+            return plan(ctx, now, [step], CashOut(transfer, code), notifications=[note])
 
-        cashout = await ctx.storage.run(work)
-        await ctx.list_cache.invalidate(cashout.transfer.party_user_ids)
-        return cashout
+        return await execute(ctx, idempotency, decide)
 
     async def verify(
         self,
         phone_number: str,
         code: str,
-        recorder: OutcomeRecorder[Transfer] | None = None,
-    ) -> Transfer:
+        idempotency: Idempotency | None = None,
+    ) -> Transfer | Replayed:
         """The ATM network confirms a code: post the held amount, or count a failed attempt.
 
         A wrong code counts against every pending cash-out of that phone's owner; at the limit
@@ -149,85 +135,66 @@ class CashOutService:
         ctx = self._ctx
         digest = self._hasher.digest(normalize_code(code))
         try:
-            phone = normalize_phone(phone_number)
+            phone: str | None = normalize_phone(phone_number)
         except DomainError:
             phone = None
 
-        async def work(uow: UnitOfWork) -> tuple[Transfer | None, DomainError | None, set[UUID]]:
-            now = ctx.clock.now()
-            user = await uow.users.find_by_phone(phone) if phone else None
-            if user is None:
+        async def decide() -> Plan[Transfer]:
+            if phone is None:
                 raise InvalidWithdrawalCode()
-            wallet_ids = [w.id for w in await uow.accounts.wallets_of(user.id)]
-            matches = await uow.transfers.withdrawals_of(
-                wallet_ids, code_digest=digest, pending_only=False
-            )
-            if matches:
-                transfer = matches[0]
-                if transfer.status is TransferStatus.PENDING and transfer.is_due(now):
-                    expired = await expire_transfer(uow, ctx, transfer, now)
-                    return expired, Expired("This cash-out has expired."), {user.id}
-                if transfer.status is TransferStatus.EXPIRED:
-                    return None, Expired("This cash-out has expired."), set()
-                if transfer.status is not TransferStatus.PENDING:
-                    return None, NotPending(f"This cash-out is {transfer.status.value}."), set()
-                locked = await lock_accounts(
-                    uow, transfer.debit_account_id, transfer.credit_account_id
-                )
-                require_active(locked[transfer.debit_account_id])
-                movement = post_pending(
-                    locked[transfer.debit_account_id],
-                    locked[transfer.credit_account_id],
-                    transfer.amount,
-                    now,
-                )
-                done = transfer.finish(TransferStatus.COMPLETED, now)
-                await uow.transfers.update(done)
-                await record(uow, ctx, done, movement, now)
-                await uow.outbox.add_many(
-                    [notification(ctx, NotificationKind.CASHOUT_COMPLETED, user.id, done, now)]
-                )
-                if recorder is not None:
-                    await recorder(uow, done)
-                return done, None, {user.id}
-            # Wrong guesses count against live cash-outs; lapsed ones are the expiry job's.
-            pending = [
-                t
-                for t in await uow.transfers.withdrawals_of(wallet_ids, pending_only=True)
-                if not t.is_due(now)
-            ]
-            limit = ctx.policy.max_code_attempts
-            doomed = [t for t in pending if t.failed_attempts + 1 >= limit]
-            locked = await lock_accounts(
-                uow, *{a for t in doomed for a in (t.debit_account_id, t.credit_account_id)}
-            )
-            cancelled = False
-            for transfer in pending:
-                counted = transfer.with_failed_attempt(now)
-                if counted.failed_attempts < limit:
-                    await uow.transfers.update(counted)
-                    continue
-                movement = void_pending(
-                    locked[transfer.debit_account_id],
-                    locked[transfer.credit_account_id],
-                    transfer.amount,
-                    now,
-                )
-                done = counted.finish(TransferStatus.CANCELLED, now)
-                await uow.transfers.update(done)
-                await record(uow, ctx, done, movement, now, locked)
-                await uow.outbox.add_many(
-                    [notification(ctx, NotificationKind.CASHOUT_CANCELLED, user.id, done, now)]
-                )
-                cancelled = True
-            if cancelled:
-                return None, TooManyAttempts(), {user.id}
-            return None, InvalidWithdrawalCode(), set()
+            attempt = await ctx.ledger.cashout_attempt(phone, digest)
+            if attempt.user_id is None:
+                raise InvalidWithdrawalCode()
+            if attempt.matches:
+                return self._redeem(attempt, attempt.matches[0])
+            return self._count_failure(attempt)
 
-        transfer, error, touched = await ctx.storage.run(work)
-        if touched:
-            await ctx.list_cache.invalidate(touched)
-        if error is not None:
-            raise error
-        assert transfer is not None
-        return transfer
+        return await execute(ctx, idempotency, decide)
+
+    def _redeem(self, attempt: CashOutAttempt, transfer: Transfer) -> Plan[Transfer]:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        if transfer.status is TransferStatus.PENDING and transfer.is_due(now):
+            step, notes = expiry(ctx, attempt.state(transfer), now)
+            return plan(
+                ctx, now, [step], Expired("This cash-out has expired."), notifications=notes
+            )
+        if transfer.status is TransferStatus.EXPIRED:
+            raise Expired("This cash-out has expired.")
+        if transfer.status is not TransferStatus.PENDING:
+            raise NotPending(f"This cash-out is {transfer.status.value}.")
+        state = attempt.state(transfer)
+        require_active(state.debit)
+        booking = settle(transfer, state.debit, state.credit, now)
+        done = booking.transfer
+        assert done.sender is not None
+        note = notification(ctx, NotificationKind.CASHOUT_COMPLETED, done.sender.user_id, done, now)
+        step = Step(booking, before=transfer, needs_active=True, unexpired=True)
+        return plan(ctx, now, [step], done, notifications=[note])
+
+    def _count_failure(self, attempt: CashOutAttempt) -> Plan[Transfer]:
+        """Wrong guesses count against live cash-outs; lapsed ones are the expiry job's."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        limit = ctx.policy.max_code_attempts
+        counted: list[TransferChange] = []
+        cancelled: list[Step] = []
+        notes = []
+        for transfer in attempt.pending:
+            if transfer.is_due(now):
+                continue
+            after = transfer.with_failed_attempt(now)
+            if after.failed_attempts < limit:
+                counted.append(TransferChange(transfer, after, now))
+                continue
+            state = attempt.state(transfer)
+            booking = release(after, state.debit, state.credit, TransferStatus.CANCELLED, now)
+            cancelled.append(Step(booking, before=transfer, unexpired=True))
+            assert attempt.user_id is not None
+            notes.append(
+                notification(
+                    ctx, NotificationKind.CASHOUT_CANCELLED, attempt.user_id, booking.transfer, now
+                )
+            )
+        error: DomainError = TooManyAttempts() if cancelled else InvalidWithdrawalCode()
+        return plan(ctx, now, cancelled, error, notifications=notes, changed=counted)

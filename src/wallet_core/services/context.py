@@ -9,7 +9,7 @@ from uuid import UUID
 from wallet_core.errors import PermissionDenied
 from wallet_core.list_cache import TransactionListCache
 from wallet_core.money import Currencies
-from wallet_core.ports import Clock, IdGenerator, Storage
+from wallet_core.ports import Clock, IdGenerator, Ledger, SecretBox, Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,6 @@ class Policy:
     cashout_expiry: timedelta = timedelta(minutes=30)
     refresh_token_ttl: timedelta = timedelta(days=1)
     idempotency_ttl: timedelta = timedelta(hours=24)
-    #: How long an in-flight idempotency claim is honoured before a retry may take it over.
-    idempotency_lock: timedelta = timedelta(seconds=60)
     max_code_attempts: int = 5
     withdrawal_code_length: int = 10
     default_currency: str = "USD"
@@ -28,11 +26,13 @@ class Policy:
 @dataclass(frozen=True, slots=True)
 class Context:
     storage: Storage
+    ledger: Ledger
     clock: Clock
     ids: IdGenerator
     currencies: Currencies
     list_cache: TransactionListCache
     policy: Policy
+    secret_box: SecretBox
 
 
 @dataclass(frozen=True, slots=True)

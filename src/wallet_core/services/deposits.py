@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wallet_core.errors import RecipientNotFound
+from wallet_core.journal import LedgerWrite
 from wallet_core.ledger import FundingSource, Transfer
 from wallet_core.money import Money
-from wallet_core.ports import UnitOfWork
 from wallet_core.services.context import Context
-from wallet_core.services.idempotency import OutcomeRecorder
-from wallet_core.services.transfers import credit_wallet
+from wallet_core.services.idempotency import Idempotency, Replayed
+from wallet_core.services.movements import Plan, execute
+from wallet_core.services.system_accounts import system_account
+from wallet_core.services.transfers import credit
 from wallet_core.users import normalize_phone
 
 COMPLETED = "COMPLETED"
@@ -36,52 +38,42 @@ class DepositService:
         self._ctx = ctx
 
     async def paysend(
-        self, deposit: ProviderDeposit, recorder: OutcomeRecorder[DepositOutcome] | None = None
-    ) -> DepositOutcome:
+        self, deposit: ProviderDeposit, idempotency: Idempotency | None = None
+    ) -> DepositOutcome | Replayed:
+        """Credit the active wallet of the user with this phone number, once per provider id: a
+        repeat (any time, any key, concurrently) answers with the first transaction."""
         if deposit.status != COMPLETED:
             return DepositOutcome("ignored")
         phone = normalize_phone(deposit.phone_number, "recipient.phone_number")
         currency = self._ctx.currencies.get(deposit.currency) if deposit.currency else None
         ctx = self._ctx
 
-        async def work(uow: UnitOfWork) -> DepositOutcome:
-            existing = await uow.transfers.by_provider_id(
-                FundingSource.PAYSEND, deposit.transaction_id
+        async def decide() -> Plan[DepositOutcome]:
+            found = await ctx.ledger.provider_deposit(
+                FundingSource.PAYSEND, deposit.transaction_id, phone
             )
-            if existing is not None:
-                outcome = DepositOutcome("processed", existing)
-            else:
-                user = await uow.users.find_by_phone(phone)
-                if user is None or not user.is_active:
-                    raise RecipientNotFound("No active user has this phone number.")
-                if currency is not None:
-                    wallet = await uow.accounts.wallet_of(user.id, currency.code)
-                else:
-                    wallets = await uow.accounts.wallets_of(user.id)
-                    wallet = wallets[0] if wallets else None
-                if wallet is None:
-                    raise RecipientNotFound(
-                        f"The user has no {currency.code if currency else ''} wallet.".replace(
-                            "  ", " "
-                        )
-                    )
-                money = Money.parse(deposit.amount, ctx.currencies.get(wallet.currency))
-                transfer = await credit_wallet(
-                    uow,
-                    ctx,
-                    wallet,
-                    money,
-                    FundingSource.PAYSEND,
-                    "Paysend deposit",
-                    deposit.transaction_id,
-                    None,
+            if found.existing is not None:
+                return Plan(
+                    LedgerWrite(now=ctx.clock.now()), DepositOutcome("processed", found.existing)
                 )
-                outcome = DepositOutcome("processed", transfer)
-            if recorder is not None:
-                await recorder(uow, outcome)
-            return outcome
+            user = found.recipient
+            if user is None or not user.is_active:
+                raise RecipientNotFound("No active user has this phone number.")
+            if currency is not None:
+                wallet = next((w for w in user.wallets if w.currency == currency.code), None)
+            else:
+                wallet = user.wallets[0] if user.wallets else None
+            if wallet is None:
+                wanted = f"{currency.code} " if currency else ""
+                raise RecipientNotFound(f"The user has no {wanted}wallet.")
+            money = Money.parse(deposit.amount, ctx.currencies.get(wallet.currency))
+            source = found.systems.get(wallet.currency) or await system_account(
+                ctx, FundingSource.PAYSEND, wallet.currency
+            )
+            decided = credit(ctx, source, wallet, money, "Paysend deposit", deposit.transaction_id)
+            assert not isinstance(decided.outcome, BaseException)
+            return Plan(
+                decided.write, DepositOutcome("processed", decided.outcome), decided.touched
+            )
 
-        outcome = await ctx.storage.run(work)
-        if outcome.transfer is not None:
-            await ctx.list_cache.invalidate(outcome.transfer.party_user_ids)
-        return outcome
+        return await execute(ctx, idempotency, decide)

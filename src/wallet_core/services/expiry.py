@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from datetime import datetime
 
-from wallet_core.ledger import Transfer
-from wallet_core.ports import UnitOfWork
+from wallet_core.bookings import release
+from wallet_core.journal import Written
+from wallet_core.ledger import TransferStatus, TransferType
+from wallet_core.notifications import NotificationKind
+from wallet_core.records import Notification
 from wallet_core.services.context import Context
-from wallet_core.services.movements import lock_accounts
-from wallet_core.services.transfers import expire_transfer
+from wallet_core.services.movements import Step, notification, plan
+from wallet_core.snapshots import TransactionState
+
+
+def expiry(ctx: Context, state: TransactionState, now: datetime) -> tuple[Step, list[Notification]]:
+    """Release a due transaction's hold and mark it expired (the job, and late actions on it)."""
+    booking = release(state.transfer, state.debit, state.credit, TransferStatus.EXPIRED, now)
+    done = booking.transfer
+    if done.type is TransferType.WITHDRAWAL:
+        kinds = [(NotificationKind.CASHOUT_EXPIRED, done.sender)]
+    else:
+        kinds = [
+            (NotificationKind.TRANSFER_EXPIRED, done.sender),
+            (NotificationKind.TRANSFER_EXPIRED, done.recipient),
+        ]
+    notes = [notification(ctx, k, p.user_id, done, now) for k, p in kinds if p]
+    return Step(booking, before=state.transfer), notes
 
 
 class ExpiryService:
@@ -19,25 +37,22 @@ class ExpiryService:
     async def expire_due(self) -> int:
         """Expire everything due now, batch by batch; returns how many this call expired.
 
-        Rows another process holds (an accept, a verification, another expiry run) are skipped:
-        whoever holds the row decides, and the transfer changes state exactly once.
+        Each transaction expires in its own guarded write: if an accept, a verification or
+        another expiry run got to it first, the guard refuses and this run leaves it alone, so a
+        transaction changes state exactly once.
         """
+        ctx = self._ctx
         total = 0
         while True:
-            expired = await self._ctx.storage.run(self._expire_batch)
-            if expired:
-                users: set[UUID] = {u for t in expired for u in t.party_user_ids}
-                await self._ctx.list_cache.invalidate(users)
-            total += len(expired)
-            if len(expired) < self._batch:
+            now = ctx.clock.now()
+            due = await ctx.ledger.due(now, self._batch)
+            applied = 0
+            for state in due:
+                step, notes = expiry(ctx, state, now)
+                decision = plan(ctx, now, [step], None, notifications=notes)
+                if await ctx.ledger.apply(decision.write) is Written.APPLIED:
+                    applied += 1
+                    await ctx.list_cache.invalidate(decision.touched)
+            total += applied
+            if len(due) < self._batch or not applied:
                 return total
-
-    async def _expire_batch(self, uow: UnitOfWork) -> list[Transfer]:
-        now = self._ctx.clock.now()
-        due = await uow.transfers.lock_due(now, self._batch)
-        if not due:
-            return []
-        locked = await lock_accounts(
-            uow, *{a for t in due for a in (t.debit_account_id, t.credit_account_id)}
-        )
-        return [await expire_transfer(uow, self._ctx, t, now, locked) for t in due]

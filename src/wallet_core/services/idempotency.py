@@ -1,132 +1,137 @@
-"""Idempotency keys: the first outcome is stored with the change it caused; retries replay it.
+"""Idempotency keys: the first request's outcome is stored with the change it caused, as an
+opaque receipt sealed by the caller; a retry with the same key gets that receipt back.
 
-``begin`` claims a key in its own short transaction (so a concurrent duplicate sees it in flight);
-the use case stores the outcome through an :class:`OutcomeRecorder` inside its own unit of work, so
-the outcome and the money movement commit together or not at all.
+The claim and the outcome are one row written in the same transaction as the change (a money
+movement's single write), so a duplicate either finds the outcome, or sees the first request in
+flight; a failure rolls the claim back with everything else and leaves nothing behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from wallet_core.errors import (
+    BusinessRuleViolation,
+    Conflict,
     DomainError,
     IdempotencyKeyInProgress,
-    IdempotencyKeyInvalid,
     IdempotencyKeyReused,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
 )
+from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ports import UnitOfWork
-from wallet_core.records import IdempotencyRecord, IdempotencyState
 from wallet_core.services.context import Context
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
-
-class OutcomeRecorder(Protocol[T_contra]):
-    """Called by a use case inside its unit of work with its result (or the error it commits)."""
-
-    async def __call__(self, uow: UnitOfWork, outcome: T_contra | DomainError) -> None: ...
+#: Outcomes that are the client's answer (and so are kept for retries): not our own failures.
+STORED_ERRORS = (
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    NotFound,
+    Conflict,
+    BusinessRuleViolation,
+)
 
 
 @dataclass(frozen=True, slots=True)
-class Replay:
-    status: int
-    body: bytes
+class Idempotency:
+    """A request's idempotency key, and how to seal an outcome (the result, or the
+    :class:`DomainError` it ended with) into the receipt kept for its retries."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    seal: Callable[[object], bytes]
+
+    def receipt(self, outcome: object, now: datetime, ttl: timedelta) -> Receipt:
+        return Receipt(self.scope, self.key, self.fingerprint, self.seal(outcome), now, now + ttl)
+
+    def replay(self, stored: StoredReceipt) -> Replayed:
+        if stored.fingerprint != self.fingerprint:
+            raise IdempotencyKeyReused()
+        return Replayed(stored.body)
 
 
-def validate_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255 or not all(32 < ord(ch) < 127 for ch in key):
-        raise IdempotencyKeyInvalid()
-    return key
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The receipt of the first request with this key: nothing was done this time."""
+
+    receipt: bytes
 
 
-Renderer = Callable[[T | DomainError], tuple[int, bytes]]
+def is_stored(error: DomainError) -> bool:
+    return isinstance(error, STORED_ERRORS)
 
 
-class StoreOutcome(Generic[T]):
-    """An :class:`OutcomeRecorder` that renders the outcome to (status, body) and stores it."""
+class _Taken(Exception):
+    def __init__(self, written: Written) -> None:
+        super().__init__(written.value)
+        self.written = written
 
-    def __init__(self, claim: IdempotencyRecord, render: Renderer[T]) -> None:
-        self.claim = claim
-        self._render = render
-        self.stored = False
 
-    async def __call__(self, uow: UnitOfWork, outcome: T | DomainError) -> None:
-        status, body = self._render(outcome)
-        if not await uow.idempotency.complete(self.claim.completed(status, body)):
-            raise IdempotencyKeyInProgress(
-                "This Idempotency-Key was taken over by a retry; the request was not applied."
-            )
-        self.stored = True
+async def run_once(
+    ctx: Context, idempotency: Idempotency | None, work: Callable[[UnitOfWork], Awaitable[T]]
+) -> T | Replayed:
+    """A unit of work (not a money movement: those go through ``movements.execute``) whose
+    outcome is kept under an idempotency key, the receipt claimed in the same transaction."""
+    if idempotency is None:
+        return await ctx.storage.run(work)
+    key = idempotency
+
+    async def claimed(uow: UnitOfWork) -> T:
+        now = ctx.clock.now()
+        started = await uow.receipts.begin(key.scope, key.key, now)
+        if started is not Written.APPLIED:
+            raise _Taken(started)
+        result = await work(uow)
+        written = await uow.receipts.claim(key.receipt(result, now, ctx.policy.idempotency_ttl))
+        if written is not Written.APPLIED:
+            raise _Taken(written)
+        return result
+
+    try:
+        return await ctx.storage.run(claimed)
+    except _Taken as taken:
+        return await _answer(ctx, key, taken.written)
+    except DomainError as error:
+        if not is_stored(error):
+            raise
+        receipt = key.receipt(error, ctx.clock.now(), ctx.policy.idempotency_ttl)
+
+        async def keep(uow: UnitOfWork) -> Written:
+            return await uow.receipts.claim(receipt)
+
+        written = await ctx.storage.run(keep)
+        if written is Written.APPLIED:
+            raise
+        return await _answer(ctx, key, written)
+
+
+async def _answer(ctx: Context, key: Idempotency, written: Written) -> Replayed:
+    if written is Written.DUPLICATE:
+        stored = await ctx.ledger.receipt(key.scope, key.key, ctx.clock.now())
+        if stored is not None:
+            return key.replay(stored)
+    raise IdempotencyKeyInProgress()
 
 
 class IdempotencyService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def begin(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
-        """Claim the key, or return the stored outcome of the first request with it."""
-        now = self._ctx.clock.now()
-        policy = self._ctx.policy
-        claim = IdempotencyRecord(
-            scope=scope,
-            key=key,
-            fingerprint=fingerprint,
-            claim_id=self._ctx.ids.new_id(),
-            state=IdempotencyState.IN_FLIGHT,
-            created_at=now,
-            expires_at=now + policy.idempotency_ttl,
-            locked_until=now + policy.idempotency_lock,
-        )
-
-        async def work(uow: UnitOfWork) -> IdempotencyRecord | Replay:
-            existing = await uow.idempotency.insert_if_absent(claim)
-            if existing is None:
-                return claim
-            if existing.expires_at <= now:
-                if await uow.idempotency.replace(existing, claim):
-                    return claim
-                raise IdempotencyKeyInProgress()
-            if existing.fingerprint != fingerprint:
-                raise IdempotencyKeyReused()
-            if existing.state is IdempotencyState.COMPLETED:
-                assert existing.response_status is not None
-                return Replay(existing.response_status, existing.response_body or b"")
-            if existing.locked_until <= now and await uow.idempotency.replace(existing, claim):
-                return claim
-            raise IdempotencyKeyInProgress()
-
-        return await self._ctx.storage.run_each(work)
-
-    def recorder(self, claim: IdempotencyRecord, render: Renderer[T]) -> StoreOutcome[T]:
-        return StoreOutcome(claim, render)
-
-    async def record(self, claim: IdempotencyRecord, status: int, body: bytes) -> None:
-        """Store an outcome that no unit of work committed (a business error that rolled back)."""
-
-        async def work(uow: UnitOfWork) -> None:
-            await uow.idempotency.complete(claim.completed(status, body))
-
-        await self._ctx.storage.run_each(work)
-
-    async def release(self, claim: IdempotencyRecord) -> None:
-        """Forget an in-flight claim after a failure of ours, so the client can retry."""
-
-        async def work(uow: UnitOfWork) -> None:
-            await uow.idempotency.release(claim)
-
-        await self._ctx.storage.run_each(work)
-
     async def purge_expired(self, batch: int = 1000) -> int:
-        """Delete records past their retention, in batches; returns how many went."""
+        """Delete receipts past their retention, in batches; returns how many went."""
 
         async def work(uow: UnitOfWork) -> int:
-            return await uow.idempotency.delete_expired(self._ctx.clock.now(), batch)
+            return await uow.receipts.delete_expired(self._ctx.clock.now(), batch)
 
         total = 0
         while True:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
-from wallet_core.notifications import SECRET_PAYLOAD_KEYS
+from wallet_core.notifications import OPENED_CODE, SEALED_CODE, SECRET_PAYLOAD_KEYS
 from wallet_core.ports import MessageRenderer, Notifier, UnitOfWork
+from wallet_core.records import Notification
 from wallet_core.services.context import Context
 
 Enqueue = Callable[[UUID], Awaitable[None]]
@@ -57,7 +59,7 @@ class NotificationService:
             if user is None:
                 await uow.outbox.mark_sent(event_id, self._ctx.clock.now(), {})
                 return False
-            await self._notifier.send(self._renderer.render(item, user))
+            await self._notifier.send(self._renderer.render(self._opened(item), user))
             scrubbed = {k: v for k, v in item.payload.items() if k not in SECRET_PAYLOAD_KEYS}
             await uow.outbox.mark_sent(event_id, self._ctx.clock.now(), scrubbed)
             return True
@@ -67,6 +69,14 @@ class NotificationService:
         except Exception:
             await self._count_attempt(event_id)
             raise
+
+    def _opened(self, item: Notification) -> Notification:
+        """The notification with its sealed code opened, for rendering only."""
+        sealed = item.payload.get(SEALED_CODE)
+        if sealed is None:
+            return item
+        code = self._ctx.secret_box.open(bytes.fromhex(sealed)).decode()
+        return replace(item, payload={**item.payload, OPENED_CODE: code})
 
     async def _count_attempt(self, event_id: UUID) -> None:
         """Back off exponentially (1 s, 2 s, 4 s... at most 5 min); never give up."""

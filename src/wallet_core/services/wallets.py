@@ -23,8 +23,8 @@ from wallet_core.queries import (
     wallet_sort_value,
 )
 from wallet_core.services.context import Actor, Context
-from wallet_core.services.idempotency import OutcomeRecorder
-from wallet_core.services.transfers import find_user
+from wallet_core.services.idempotency import Idempotency, Replayed, run_once
+from wallet_core.services.transactions import find_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,8 @@ class WalletService:
         self._ctx = ctx
 
     async def open(
-        self, actor: Actor, currency: str, recorder: OutcomeRecorder[Account] | None = None
-    ) -> Account:
+        self, actor: Actor, currency: str, idempotency: Idempotency | None = None
+    ) -> Account | Replayed:
         unit = self._ctx.currencies.get(currency)
         now = self._ctx.clock.now()
 
@@ -66,11 +66,9 @@ class WalletService:
                 owner_username=user.username,
             )
             await uow.accounts.add(wallet)
-            if recorder is not None:
-                await recorder(uow, wallet)
             return wallet
 
-        return await self._ctx.storage.run(work)
+        return await run_once(self._ctx, idempotency, work)
 
     async def get(self, actor: Actor, wallet_id: UUID) -> Account:
         async def work(uow: UnitOfWork) -> Account | None:

@@ -32,8 +32,8 @@ from entrypoints.http.schemas import (
 )
 from wallet_core.ledger import Transfer
 from wallet_core.services.cashouts import CashOut
-from wallet_core.services.idempotency import OutcomeRecorder
-from wallet_core.services.transfers import TransactionListParams
+from wallet_core.services.idempotency import Idempotency, Replayed
+from wallet_core.services.transactions import TransactionListParams
 
 IDEMPOTENCY_KEY = HeaderParameter(
     name="Idempotency-Key",
@@ -141,7 +141,7 @@ class TransactionsController(Controller):
             page_size=page_size,
             cursor=cursor,
         )
-        result = await core.transfers.list(actor, params)
+        result = await core.transactions.list(actor, params)
         body = msgspec.json.encode(
             TransactionPage(
                 count=result.count,
@@ -183,40 +183,32 @@ class TransactionsController(Controller):
         currencies = core.ctx.currencies
         metrics = request.app.state.metrics
 
-        if isinstance(data, TransferCreate):
-
-            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
+        async def run(idempotency: Idempotency | None) -> Transfer | CashOut | Replayed:
+            if isinstance(data, TransferCreate):
                 return await core.transfers.create_transfer(
                     actor,
                     amount=data.amount,
                     recipient=data.recipient,
                     wallet_id=data.wallet_id,
                     description=data.description,
-                    recorder=recorder,
+                    idempotency=idempotency,
                 )
-
-        elif isinstance(data, WithdrawalCreate):
-
-            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
+            if isinstance(data, WithdrawalCreate):
                 return await core.cashouts.request(
                     actor,
                     amount=data.amount,
                     wallet_id=data.wallet_id,
                     description=data.description,
-                    recorder=recorder,
+                    idempotency=idempotency,
                 )
-
-        else:
             assert isinstance(data, DepositCreate)
-
-            async def execute(recorder: OutcomeRecorder[Any] | None) -> Any:
-                return await core.transfers.deposit(
-                    actor,
-                    amount=data.amount,
-                    wallet_id=data.wallet_id,
-                    description=data.description,
-                    recorder=recorder,
-                )
+            return await core.transfers.deposit(
+                actor,
+                amount=data.amount,
+                wallet_id=data.wallet_id,
+                description=data.description,
+                idempotency=idempotency,
+            )
 
         def render(result: Transfer | CashOut) -> tuple[int, msgspec.Struct]:
             if isinstance(result, CashOut):
@@ -225,10 +217,10 @@ class TransactionsController(Controller):
 
         response = await run_idempotent(
             request,
-            core,
+            container.secret_box,
             scope=f"user:{actor.user_id}:create-transaction",
             required=True,
-            execute=execute,
+            run=run,
             render=render,
         )
         if response.status_code == 201 and "Idempotent-Replayed" not in response.headers:
@@ -244,7 +236,7 @@ class TransactionsController(Controller):
     async def get_transaction(
         self, transaction_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
     ) -> TransactionResponse:
-        transfer = await container.core.transfers.get(actor, transaction_id)
+        transfer = await container.core.transactions.get(actor, transaction_id)
         return transaction_body(transfer, container.core.ctx.currencies)
 
     @post(
@@ -276,18 +268,18 @@ class TransactionsController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def execute(recorder: OutcomeRecorder[Transfer] | None) -> Transfer:
-            return await core.transfers.act(actor, transaction_id, data.action, recorder)
+        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+            return await core.transfers.act(actor, transaction_id, data.action, idempotency)
 
         def render(result: Transfer) -> tuple[int, msgspec.Struct]:
             return 200, transaction_body(result, core.ctx.currencies)
 
         response = await run_idempotent(
             request,
-            core,
+            container.secret_box,
             scope=f"user:{actor.user_id}:transaction-action",
             required=True,
-            execute=execute,
+            run=run,
             render=render,
         )
         if response.status_code == 200 and "Idempotent-Replayed" not in response.headers:

@@ -21,7 +21,7 @@ from entrypoints.http.presenters import wallet_body
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import OpenWalletRequest, WalletPage, WalletResponse, WalletUpdate
 from wallet_core.ledger import Account
-from wallet_core.services.idempotency import OutcomeRecorder
+from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.wallets import WalletListParams
 
 NEW_ID = "$response.body#/id"
@@ -111,18 +111,18 @@ class WalletsController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def execute(recorder: OutcomeRecorder[Account] | None) -> Account:
-            return await core.wallets.open(actor, data.currency, recorder)
+        async def run(idempotency: Idempotency | None) -> Account | Replayed:
+            return await core.wallets.open(actor, data.currency, idempotency)
 
         def render(wallet: Account) -> tuple[int, msgspec.Struct]:
             return 201, wallet_body(wallet, core.ctx.currencies)
 
         return await run_idempotent(
             request,
-            core,
+            container.secret_box,
             scope=f"user:{actor.user_id}:open-wallet",
             required=False,
-            execute=execute,
+            run=run,
             render=render,
         )
 

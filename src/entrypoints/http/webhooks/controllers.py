@@ -25,7 +25,7 @@ from entrypoints.http.webhooks.signatures import verify_signature
 from wallet_core.ledger import Transfer
 from wallet_core.money import format_minor
 from wallet_core.services.deposits import DepositOutcome, ProviderDeposit
-from wallet_core.services.idempotency import OutcomeRecorder
+from wallet_core.services.idempotency import Idempotency, Replayed
 
 Connection = ASGIConnection[Any, Any, Any, Any]
 
@@ -102,15 +102,20 @@ class WebhooksController(Controller):
             currency=data.recipient.currency,
         )
 
-        async def execute(recorder: OutcomeRecorder[DepositOutcome] | None) -> DepositOutcome:
-            return await core.deposits.paysend(deposit, recorder)
+        async def run(idempotency: Idempotency | None) -> DepositOutcome | Replayed:
+            return await core.deposits.paysend(deposit, idempotency)
 
         def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
             transfer = outcome.transfer
             return 200, WebhookResult(outcome.status, transfer.id if transfer else None)
 
         return await run_idempotent(
-            request, core, scope="webhook:paysend", required=False, execute=execute, render=render
+            request,
+            container.secret_box,
+            scope="webhook:paysend",
+            required=False,
+            run=run,
+            render=render,
         )
 
     @post(
@@ -136,13 +141,18 @@ class WebhooksController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def execute(recorder: OutcomeRecorder[Transfer] | None) -> Transfer:
-            return await core.cashouts.verify(data.phone_number, data.withdrawal_code, recorder)
+        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+            return await core.cashouts.verify(data.phone_number, data.withdrawal_code, idempotency)
 
         def render(transfer: Transfer) -> tuple[int, msgspec.Struct]:
             amount = format_minor(transfer.amount, core.ctx.currencies.get(transfer.currency))
             return 200, WebhookResult("approved", transfer.id, amount, transfer.currency)
 
         return await run_idempotent(
-            request, core, scope="webhook:atm", required=False, execute=execute, render=render
+            request,
+            container.secret_box,
+            scope="webhook:atm",
+            required=False,
+            run=run,
+            render=render,
         )

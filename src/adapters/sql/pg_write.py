@@ -1,0 +1,239 @@
+"""A :class:`~wallet_core.journal.LedgerWrite` as ONE PostgreSQL statement: one round trip and,
+sent outside any transaction, one commit.
+
+The statement, in the order PostgreSQL runs its parts (each part reads the one before, which
+forces that order):
+
+1. ``key_lock``/``claim``: the idempotency key's advisory lock (held until the statement ends,
+   so a duplicate sees the key in flight) and its receipt, inserted, or taking over an expired
+   one. A key holding an unexpired receipt inserts nothing, and nothing else happens.
+2. ``tlocked``/``alocked``: the changed transactions, then the accounts, locked in id order (so
+   concurrent writes never deadlock), as they are now.
+3. ``verdict``: the guards of :func:`wallet_core.journal.refusal`, on those rows. If one fails,
+   ``wallet_refuse()`` raises SQLSTATE WLT01 and the whole statement, receipt included, is undone.
+4. the writes: account totals (each account's ``updated_at`` strictly increasing), transaction
+   changes, new transactions, entries (their posting time is their account's new ``updated_at``),
+   notifications.
+
+Every value travels as a parameter (arrays, unnested); names come from our own table definitions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, Table
+from sqlalchemy import Column as SqlColumn
+
+from adapters.sql import mappers
+from adapters.sql.records import OutboxRecord, TransferRecord
+from wallet_core.journal import LedgerWrite
+
+REFUSED_SQLSTATE = "WLT01"
+
+_TRANSFERS: Table = TransferRecord.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]
+#: What a transaction change may set (everything else about a transaction is immutable).
+TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts")
+
+
+def _array_type(column: SqlColumn[Any]) -> tuple[str, str]:
+    """(the parameter's array element type, a cast applied to each unnested value)."""
+    kind = column.type
+    for sql_type, name in (
+        (GUID, "uuid"),
+        (DateTimeUTC, "timestamptz"),
+        (BigInteger, "bigint"),
+        (Integer, "integer"),
+        (Boolean, "boolean"),
+        (LargeBinary, "bytea"),
+    ):
+        if isinstance(kind, sql_type):
+            return name, ""
+    if isinstance(kind, JSON):
+        return "text", "::jsonb"
+    if isinstance(kind, String):
+        return "text", ""
+    raise TypeError(f"no array type for column {column}")
+
+
+def _value(column: SqlColumn[Any], value: Any) -> Any:
+    if isinstance(column.type, JSON) and value is not None:
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def _insert_rows(name: str, table: Table, rows: Sequence[dict[str, Any]], params: _Params) -> str:
+    columns = list(table.columns)
+    arrays = []
+    for column in columns:
+        element, _ = _array_type(column)
+        arrays.append(params.add([_value(column, r[column.name]) for r in rows], f"{element}[]"))
+    names = ", ".join(c.name for c in columns)
+    selected = ", ".join(f"x.{c.name}{_array_type(c)[1]}" for c in columns)
+    return (
+        f"{name} AS (INSERT INTO {table.name} ({names})"  # noqa: S608 - our own names
+        f" SELECT {selected} FROM unnest({', '.join(arrays)}) AS x({names})"
+        " WHERE (SELECT go FROM verdict) RETURNING 1)"
+    )
+
+
+def statement(write: LedgerWrite) -> tuple[str, list[Any]]:
+    p = _Params()
+    receipt = write.receipt
+    row = mappers.receipt_to_row(receipt) if receipt is not None else {}
+    scope = p.add(row.get("scope"), "text")
+    key = p.add(row.get("key"), "text")
+    fingerprint = p.add(row.get("fingerprint"), "text")
+    body = p.add(row.get("receipt"), "bytea")
+    created = p.add(row.get("created_at"), "timestamptz")
+    expires = p.add(row.get("expires_at"), "timestamptz")
+    keyed = f"{scope} IS NOT NULL"
+    claimed = f"(NOT {keyed} OR EXISTS (SELECT 1 FROM claim))"  # noqa: S608 - placeholders
+
+    changes = write.changed
+    tv = ", ".join(
+        [
+            p.add([c.before.id for c in changes], "uuid[]"),
+            p.add([c.before.status.value for c in changes], "text[]"),
+            p.add([c.before.failed_attempts for c in changes], "integer[]"),
+            p.add([c.unexpired_at for c in changes], "timestamptz[]"),
+            *(
+                p.add(
+                    [mappers.transfer_to_row(c.after)[name] for c in changes],
+                    f"{_array_type(_TRANSFERS.c[name])[0]}[]",
+                )
+                for name in TRANSFER_CHANGES
+            ),
+        ]
+    )
+    deltas = write.deltas()
+    av = ", ".join(
+        [
+            p.add(list(deltas), "uuid[]"),
+            *(
+                p.add([getattr(d, name) for d in deltas.values()], "bigint[]")
+                for name in (
+                    "debits_posted",
+                    "credits_posted",
+                    "debits_pending",
+                    "credits_pending",
+                    "transfer_count",
+                )
+            ),
+            p.add([i in write.active for i in deltas], "boolean[]"),
+        ]
+    )
+    now = p.add(write.now, "timestamptz")
+    n_changed = p.add(len(changes), "integer")
+    n_accounts = p.add(len(deltas), "integer")
+    entries = write.entries
+    ev = ", ".join(
+        [
+            p.add([e.id for e in entries], "uuid[]"),
+            p.add([e.transfer_id for e in entries], "uuid[]"),
+            p.add([e.account_id for e in entries], "uuid[]"),
+            p.add([e.column.value for e in entries], "text[]"),
+            p.add([e.delta for e in entries], "bigint[]"),
+        ]
+    )
+    created_rows = [mappers.transfer_to_row(t) for t in write.created]
+    outbox_rows = [mappers.outbox_to_row(n) for n in write.notifications]
+    sets = ", ".join(f"{name} = tv.{name}" for name in TRANSFER_CHANGES)
+    sql = f"""
+WITH key_lock AS (
+    SELECT CASE WHEN {keyed}
+        THEN pg_try_advisory_xact_lock(hashtextextended({scope} || ' ' || {key}, 0))
+        ELSE true END AS got
+),
+claim AS (
+    INSERT INTO idempotency_keys (scope, key, fingerprint, receipt, created_at, expires_at)
+    SELECT {scope}, {key}, {fingerprint}, {body}, {created}, {expires}
+    FROM key_lock WHERE {keyed} AND key_lock.got
+    ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+        receipt = EXCLUDED.receipt, created_at = EXCLUDED.created_at,
+        expires_at = EXCLUDED.expires_at
+        WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+    RETURNING 1
+),
+tv AS (
+    SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, unexpired_at,
+        {", ".join(TRANSFER_CHANGES)})
+),
+tlocked AS (
+    SELECT t.id, t.status, t.failed_attempts, t.expires_at FROM transfers t
+    WHERE t.id IN (SELECT id FROM tv) AND {claimed}
+    ORDER BY t.id FOR UPDATE
+),
+av AS (
+    SELECT * FROM unnest({av}) AS av(id, dp, cp, dpe, cpe, tc, active)
+),
+alocked AS (
+    SELECT a.id, a.kind, a.is_active, a.debits_posted, a.credits_posted, a.debits_pending,
+        a.credits_pending
+    FROM accounts a
+    WHERE a.id IN (SELECT id FROM av) AND {claimed} AND (SELECT count(*) FROM tlocked) >= 0
+    ORDER BY a.id FOR UPDATE
+),
+verdict AS (
+    SELECT CASE
+        WHEN NOT (SELECT got FROM key_lock) OR NOT {claimed} THEN false
+        WHEN (SELECT count(*) FROM tlocked) = {n_changed}
+            AND NOT EXISTS (
+                SELECT 1 FROM tlocked l JOIN tv ON tv.id = l.id
+                WHERE l.status <> tv.before_status OR l.failed_attempts <> tv.before_attempts
+                    OR (tv.unexpired_at IS NOT NULL AND l.expires_at IS NOT NULL
+                        AND l.expires_at <= tv.unexpired_at))
+            AND (SELECT count(*) FROM alocked) = {n_accounts}
+            AND NOT EXISTS (
+                SELECT 1 FROM alocked l JOIN av ON av.id = l.id
+                WHERE (av.active AND l.kind = 'wallet' AND NOT l.is_active)
+                    OR l.debits_posted + av.dp < 0 OR l.credits_posted + av.cp < 0
+                    OR l.debits_pending + av.dpe < 0 OR l.credits_pending + av.cpe < 0
+                    OR (l.kind = 'wallet' AND (l.credits_posted + av.cp) - (l.debits_posted + av.dp)
+                        - (l.debits_pending + av.dpe) < 0))
+        THEN true
+        ELSE wallet_refuse()
+    END AS go
+),
+moved AS (
+    UPDATE accounts a SET debits_posted = a.debits_posted + av.dp,
+        credits_posted = a.credits_posted + av.cp,
+        debits_pending = a.debits_pending + av.dpe,
+        credits_pending = a.credits_pending + av.cpe,
+        transfer_count = a.transfer_count + av.tc,
+        updated_at = GREATEST({now}, a.updated_at + interval '1 microsecond')
+    FROM av WHERE a.id = av.id AND (SELECT go FROM verdict)
+    RETURNING a.id, a.updated_at
+),
+changed AS (
+    UPDATE transfers t SET {sets}
+    FROM tv WHERE t.id = tv.id AND (SELECT go FROM verdict)
+    RETURNING 1
+),
+{_insert_rows("created", _TRANSFERS, created_rows, p)},
+lines AS (
+    INSERT INTO entries (id, transfer_id, account_id, total, delta, created_at)
+    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at
+    FROM unnest({ev}) AS e(id, transfer_id, account_id, total, delta)
+    JOIN moved m ON m.id = e.account_id
+    WHERE (SELECT go FROM verdict)
+    RETURNING 1
+),
+{_insert_rows("notes", _OUTBOX, outbox_rows, p)}
+SELECT (SELECT got FROM key_lock) AS got, {claimed} AS claimed,
+    (SELECT go FROM verdict) AS applied
+"""  # noqa: S608 - the names are ours; every value is a parameter
+    return sql, p.values

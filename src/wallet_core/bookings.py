@@ -1,0 +1,131 @@
+"""The ledger's factory: each operation returns the transaction as it now stands and the
+movement that explains it (the accounts' new totals and the entry lines), built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from wallet_core.errors import LedgerInvariantViolated
+from wallet_core.ledger import (
+    VOID_STATUSES,
+    Account,
+    Entry,
+    FundingSource,
+    Movement,
+    Party,
+    Transfer,
+    TransferStatus,
+    TransferType,
+    open_pending,
+    post_direct,
+    post_pending,
+    void_pending,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A ledger operation's result: the transaction after it, and the movement explaining it."""
+
+    transfer: Transfer
+    movement: Movement
+
+    def entries(self, ids: Sequence[UUID]) -> list[Entry]:
+        return self.movement.entries(self.transfer.id, ids, self.transfer.updated_at)
+
+
+def party_of(wallet: Account) -> Party:
+    if wallet.owner_id is None or wallet.owner_username is None:
+        raise LedgerInvariantViolated(f"account {wallet.id} is not a wallet")
+    return Party(wallet.owner_id, wallet.owner_username, wallet.id)
+
+
+def hold(
+    *,
+    id: UUID,
+    type: TransferType,
+    funding_source: FundingSource,
+    debit: Account,
+    credit: Account,
+    amount: int,
+    reference: str,
+    now: datetime,
+    expires_at: datetime,
+    description: str = "",
+    code_digest: str | None = None,
+) -> Booking:
+    """A pending transaction (a transfer, or a cash-out toward the ATM sink) and its hold."""
+    movement = open_pending(debit, credit, amount, now)
+    transfer = Transfer(
+        id=id,
+        type=type,
+        status=TransferStatus.PENDING,
+        amount=amount,
+        currency=debit.currency,
+        funding_source=funding_source,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        reference=reference,
+        created_at=now,
+        updated_at=now,
+        sender=party_of(debit),
+        recipient=party_of(credit) if credit.is_wallet else None,
+        description=description,
+        expires_at=expires_at,
+        code_digest=code_digest,
+    )
+    return Booking(transfer, movement)
+
+
+def credit_from_source(
+    *,
+    id: UUID,
+    source: Account,
+    wallet: Account,
+    amount: int,
+    reference: str,
+    now: datetime,
+    description: str = "",
+    provider_id: str | None = None,
+) -> Booking:
+    """A deposit: born completed, from a funding source's system account into a wallet."""
+    if source.source is None:
+        raise LedgerInvariantViolated(f"account {source.id} is not a funding source")
+    movement = post_direct(source, wallet, amount, now)
+    transfer = Transfer(
+        id=id,
+        type=TransferType.DEPOSIT,
+        status=TransferStatus.COMPLETED,
+        amount=amount,
+        currency=wallet.currency,
+        funding_source=source.source,
+        debit_account_id=source.id,
+        credit_account_id=wallet.id,
+        reference=reference,
+        created_at=now,
+        updated_at=now,
+        recipient=party_of(wallet),
+        description=description,
+        provider_id=provider_id,
+        completed_at=now,
+    )
+    return Booking(transfer, movement)
+
+
+def settle(transfer: Transfer, debit: Account, credit: Account, now: datetime) -> Booking:
+    """Post a pending transaction (an accepted transfer, a verified cash-out)."""
+    movement = post_pending(debit, credit, transfer.amount, now)
+    return Booking(transfer.finish(TransferStatus.COMPLETED, now), movement)
+
+
+def release(
+    transfer: Transfer, debit: Account, credit: Account, status: TransferStatus, now: datetime
+) -> Booking:
+    """Void a pending transaction's hold and give it its terminal ``status``."""
+    if status not in VOID_STATUSES:
+        raise LedgerInvariantViolated(f"{status} does not release a hold")
+    movement = void_pending(debit, credit, transfer.amount, now)
+    return Booking(transfer.finish(status, now), movement)
