@@ -43,6 +43,13 @@ RETRY_SQLSTATES = frozenset(
 )
 
 
+#: How long a request waits for a free connection before a 503 (the SQL pool's pool_timeout).
+ACQUIRE_TIMEOUT_SECONDS = 10
+
+#: Connection exceptions and operator intervention (a restart): retryable, the client's 503.
+UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
 async def _no_reset(connection: asyncpg.Connection) -> None:
     """Nothing to reset: no query leaves session state behind (saves a round trip per release)."""
 
@@ -93,11 +100,13 @@ class AsyncpgLedger:
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         try:
             pool = self._pool or await self._open()
-            async with pool.acquire() as conn:
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
                 return list(await conn.fetch(sql, *args))
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as exc:
-            raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
-        except TimeoutError as exc:
+        except asyncpg.PostgresError as exc:
+            if (exc.sqlstate or "").startswith(UNAVAILABLE_SQLSTATES):
+                raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
+            raise
+        except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
 
     async def transfer_parties(self, sender_id: UUID, recipient: RecipientQuery) -> TransferParties:
@@ -201,8 +210,6 @@ class AsyncpgLedger:
         except asyncpg.PostgresError as exc:
             if exc.sqlstate in RETRY_SQLSTATES:
                 return Written.REFUSED
-            if exc.sqlstate and exc.sqlstate.startswith(("08", "57P")):
-                raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
             raise
         row = rows[0]
         if not row["got"]:

@@ -21,7 +21,7 @@ Every value travels as a parameter (arrays, unnested); names come from our own t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 from advanced_alchemy.types import GUID, DateTimeUTC
@@ -66,21 +66,46 @@ def _value(column: SqlColumn[Any], value: Any) -> Any:
     return value
 
 
+Getter = Callable[["_Prepared"], Any]
+
+
 class _Params:
+    """The statement's parameters: each a cast and how to read its value off a write."""
+
     def __init__(self) -> None:
-        self.values: list[Any] = []
+        self.getters: list[Getter] = []
 
-    def add(self, value: Any, cast: str) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}::{cast}"
+    def add(self, get: Getter, cast: str) -> str:
+        self.getters.append(get)
+        return f"${len(self.getters)}::{cast}"
 
 
-def _insert_rows(name: str, table: Table, rows: Sequence[dict[str, Any]], params: _Params) -> str:
+class _Prepared:
+    """What the parameters read, computed once per write."""
+
+    def __init__(self, write: LedgerWrite) -> None:
+        self.write = write
+        self.receipt = mappers.receipt_to_row(write.receipt) if write.receipt else {}
+        self.changes = write.changed
+        self.after = [mappers.transfer_to_row(c.after) for c in write.changed]
+        self.deltas = write.deltas()
+        self.entries = write.entries
+        self.rows = {
+            "created": [mappers.transfer_to_row(t) for t in write.created],
+            "notes": [mappers.outbox_to_row(n) for n in write.notifications],
+        }
+
+
+def _insert_rows(name: str, table: Table, p: _Params) -> str:
     columns = list(table.columns)
     arrays = []
     for column in columns:
         element, _ = _array_type(column)
-        arrays.append(params.add([_value(column, r[column.name]) for r in rows], f"{element}[]"))
+
+        def get(w: _Prepared, column: SqlColumn[Any] = column) -> list[Any]:
+            return [_value(column, r[column.name]) for r in w.rows[name]]
+
+        arrays.append(p.add(get, f"{element}[]"))
     names = ", ".join(c.name for c in columns)
     selected = ", ".join(f"x.{c.name}{_array_type(c)[1]}" for c in columns)
     return (
@@ -90,67 +115,58 @@ def _insert_rows(name: str, table: Table, rows: Sequence[dict[str, Any]], params
     )
 
 
-def statement(write: LedgerWrite) -> tuple[str, list[Any]]:
+_DELTAS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending", "transfer_count")
+
+
+def _build() -> tuple[str, list[Getter]]:
     p = _Params()
-    receipt = write.receipt
-    row = mappers.receipt_to_row(receipt) if receipt is not None else {}
-    scope = p.add(row.get("scope"), "text")
-    key = p.add(row.get("key"), "text")
-    fingerprint = p.add(row.get("fingerprint"), "text")
-    body = p.add(row.get("receipt"), "bytea")
-    created = p.add(row.get("created_at"), "timestamptz")
-    expires = p.add(row.get("expires_at"), "timestamptz")
+    scope = p.add(lambda w: w.receipt.get("scope"), "text")
+    key = p.add(lambda w: w.receipt.get("key"), "text")
+    fingerprint = p.add(lambda w: w.receipt.get("fingerprint"), "text")
+    body = p.add(lambda w: w.receipt.get("receipt"), "bytea")
+    created = p.add(lambda w: w.receipt.get("created_at"), "timestamptz")
+    expires = p.add(lambda w: w.receipt.get("expires_at"), "timestamptz")
     keyed = f"{scope} IS NOT NULL"
     claimed = f"(NOT {keyed} OR EXISTS (SELECT 1 FROM claim))"  # noqa: S608 - placeholders
 
-    changes = write.changed
+    def after(name: str) -> Getter:
+        return lambda w: [row[name] for row in w.after]
+
     tv = ", ".join(
         [
-            p.add([c.before.id for c in changes], "uuid[]"),
-            p.add([c.before.status.value for c in changes], "text[]"),
-            p.add([c.before.failed_attempts for c in changes], "integer[]"),
-            p.add([c.unexpired_at for c in changes], "timestamptz[]"),
+            p.add(lambda w: [c.before.id for c in w.changes], "uuid[]"),
+            p.add(lambda w: [c.before.status.value for c in w.changes], "text[]"),
+            p.add(lambda w: [c.before.failed_attempts for c in w.changes], "integer[]"),
+            p.add(lambda w: [c.unexpired_at for c in w.changes], "timestamptz[]"),
             *(
-                p.add(
-                    [mappers.transfer_to_row(c.after)[name] for c in changes],
-                    f"{_array_type(_TRANSFERS.c[name])[0]}[]",
-                )
+                p.add(after(name), f"{_array_type(_TRANSFERS.c[name])[0]}[]")
                 for name in TRANSFER_CHANGES
             ),
         ]
     )
-    deltas = write.deltas()
+
+    def delta(name: str) -> Getter:
+        return lambda w: [getattr(d, name) for d in w.deltas.values()]
+
     av = ", ".join(
         [
-            p.add(list(deltas), "uuid[]"),
-            *(
-                p.add([getattr(d, name) for d in deltas.values()], "bigint[]")
-                for name in (
-                    "debits_posted",
-                    "credits_posted",
-                    "debits_pending",
-                    "credits_pending",
-                    "transfer_count",
-                )
-            ),
-            p.add([i in write.active for i in deltas], "boolean[]"),
+            p.add(lambda w: list(w.deltas), "uuid[]"),
+            *(p.add(delta(name), "bigint[]") for name in _DELTAS),
+            p.add(lambda w: [i in w.write.active for i in w.deltas], "boolean[]"),
         ]
     )
-    now = p.add(write.now, "timestamptz")
-    n_changed = p.add(len(changes), "integer")
-    n_accounts = p.add(len(deltas), "integer")
-    entries = write.entries
+    now = p.add(lambda w: w.write.now, "timestamptz")
+    n_changed = p.add(lambda w: len(w.changes), "integer")
+    n_accounts = p.add(lambda w: len(w.deltas), "integer")
     ev = ", ".join(
         [
-            p.add([e.id for e in entries], "uuid[]"),
-            p.add([e.transfer_id for e in entries], "uuid[]"),
-            p.add([e.account_id for e in entries], "uuid[]"),
-            p.add([e.column.value for e in entries], "text[]"),
-            p.add([e.delta for e in entries], "bigint[]"),
+            p.add(lambda w: [e.id for e in w.entries], "uuid[]"),
+            p.add(lambda w: [e.transfer_id for e in w.entries], "uuid[]"),
+            p.add(lambda w: [e.account_id for e in w.entries], "uuid[]"),
+            p.add(lambda w: [e.column.value for e in w.entries], "text[]"),
+            p.add(lambda w: [e.delta for e in w.entries], "bigint[]"),
         ]
     )
-    created_rows = [mappers.transfer_to_row(t) for t in write.created]
-    outbox_rows = [mappers.outbox_to_row(n) for n in write.notifications]
     sets = ", ".join(f"{name} = tv.{name}" for name in TRANSFER_CHANGES)
     sql = f"""
 WITH key_lock AS (
@@ -223,7 +239,7 @@ changed AS (
     FROM tv WHERE t.id = tv.id AND (SELECT go FROM verdict)
     RETURNING 1
 ),
-{_insert_rows("created", _TRANSFERS, created_rows, p)},
+{_insert_rows("created", _TRANSFERS, p)},
 lines AS (
     INSERT INTO entries (id, transfer_id, account_id, total, delta, created_at)
     SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at
@@ -232,8 +248,18 @@ lines AS (
     WHERE (SELECT go FROM verdict)
     RETURNING 1
 ),
-{_insert_rows("notes", _OUTBOX, outbox_rows, p)}
+{_insert_rows("notes", _OUTBOX, p)}
 SELECT (SELECT got FROM key_lock) AS got, {claimed} AS claimed,
     (SELECT go FROM verdict) AS applied
 """  # noqa: S608 - the names are ours; every value is a parameter
-    return sql, p.values
+    return sql, p.getters
+
+
+SQL, _GETTERS = _build()
+
+
+def statement(write: LedgerWrite) -> tuple[str, list[Any]]:
+    """The write's one statement (always the same text: prepared once per connection) and its
+    arguments."""
+    prepared = _Prepared(write)
+    return SQL, [get(prepared) for get in _GETTERS]
