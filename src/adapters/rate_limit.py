@@ -19,6 +19,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.redis.client import RedisHealth
 from wallet_core.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -71,9 +72,17 @@ def _decide(window: Window, count: int, reset_after: int) -> Decision:
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, clock: Clock, *, namespace: str = "rl") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Clock,
+        health: RedisHealth | None = None,
+        *,
+        namespace: str = "rl",
+    ) -> None:
         self._redis = redis
         self._clock = clock
+        self._health = health or RedisHealth()
         self._namespace = namespace
 
     async def hit(self, windows: Sequence[Window]) -> list[Decision]:
@@ -89,6 +98,7 @@ class RedisRateLimiter:
                 replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("rate_limit.unavailable", error=str(exc))
+            self._health.failed()
             return [
                 Decision(True, w.amount, w.amount, s[2])
                 for w, s in zip(windows, slots, strict=True)

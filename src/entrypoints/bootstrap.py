@@ -21,6 +21,7 @@ from adapters.email.templates import TemplateRenderer
 from adapters.ids import Uuid7IdGenerator
 from adapters.rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from adapters.redis.cache import RedisCache
+from adapters.redis.client import RedisHealth
 from adapters.redis.client import connect as connect_redis
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtTokenIssuer
@@ -133,11 +134,14 @@ def build(
     secret_box = AesGcmSecretBox(settings.secret_key, settings.previous_secret_keys)
     if redis is None and settings.redis_url is not None:
         redis = connect_redis(settings.redis_url)
+    health = RedisHealth()
     if cache is None:
-        cache = RedisCache(redis) if redis is not None else MemoryCache()
+        cache = RedisCache(redis, health) if redis is not None else MemoryCache()
     if rate_limiter is None:
         rate_limiter = (
-            RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)
+            RedisRateLimiter(redis, clock, health)
+            if redis is not None
+            else MemoryRateLimiter(clock)
         )
     notifier = notifier or notifier_from(settings)
     core = build_core(

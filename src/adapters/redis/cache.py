@@ -14,21 +14,32 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.redis.client import RedisHealth
+
 log = structlog.get_logger(__name__)
 
 
 class RedisCache:
-    def __init__(self, redis: Redis, *, cooldown_seconds: float = 2.0) -> None:
+    def __init__(
+        self, redis: Redis, health: RedisHealth | None = None, *, cooldown_seconds: float = 2.0
+    ) -> None:
         self._redis = redis
+        self._health = health or RedisHealth()
+        self._seen = self._health.failures
         self._cooldown = cooldown_seconds
         self._down_until = 0.0
 
     def _available(self) -> bool:
+        if self._health.failures != self._seen:  # another user of the pool saw Redis fail
+            self._seen = self._health.failures
+            self._down_until = time.monotonic() + self._cooldown
         return time.monotonic() >= self._down_until
 
     def _failed(self, operation: str, error: Exception) -> None:
         if self._available():
             log.warning("cache.unavailable", operation=operation, error=str(error))
+        self._health.failed()
+        self._seen = self._health.failures
         self._down_until = time.monotonic() + self._cooldown
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None] | None:

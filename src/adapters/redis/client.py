@@ -13,3 +13,15 @@ def connect(url: str) -> Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
+
+
+class RedisHealth:
+    """Failures seen on this process's Redis connection pool, by any of its users (the list cache,
+    the rate limiter). The cache counts any of them as its own: while Redis was unreachable for
+    one user, an invalidation may have been missed, and the cache must learn of it."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def failed(self) -> None:
+        self.failures += 1
