@@ -72,8 +72,8 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _choices(raw: Sequence[str], allowed: type[E], name: str) -> frozenset[E]:
-    """Enum values from repeated and/or comma-separated query values."""
-    values = [v.strip() for item in raw for v in item.split(",") if v.strip()]
+    """Enum values from repeated and/or comma-separated query values (an empty one is unknown)."""
+    values = [v.strip() for item in raw for v in item.split(",")]
     try:
         return frozenset(allowed(v.lower()) for v in values)
     except ValueError as exc:
