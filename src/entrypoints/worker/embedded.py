@@ -10,7 +10,9 @@ from uuid import UUID
 
 import structlog
 
+from entrypoints.metrics import Metrics
 from wallet_core.core import WalletCore
+from wallet_core.ledger import Transfer
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +34,10 @@ class EmbeddedJobs:
         outbox_poll_seconds: float = 1.0,
         expiry_interval_seconds: float = 60.0,
         cleanup_interval_seconds: float = 86400.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._core = core
+        self._metrics = metrics
         self._queue: asyncio.Queue[UUID] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._intervals = (outbox_poll_seconds, expiry_interval_seconds, cleanup_interval_seconds)
@@ -46,9 +50,13 @@ class EmbeddedJobs:
         await self._core.notifications.relay(self._enqueue)
 
     async def _expire(self) -> None:
-        expired = await self._core.expiry.expire_due()
+        expired = await self._core.expiry.expire_due(on_expired=self._count_expired)
         if expired:
             log.info("expiry.run", expired=expired)
+
+    def _count_expired(self, transfer: Transfer) -> None:
+        if self._metrics is not None:
+            self._metrics.count_transfer(transfer)
 
     async def _cleanup(self) -> None:
         await self._core.idempotency.purge_expired()

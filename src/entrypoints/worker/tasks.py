@@ -16,6 +16,7 @@ import structlog
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from entrypoints.bootstrap import Container
+from entrypoints.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +38,11 @@ def register_tasks(
     container: Callable[[], Container],
     *,
     expiry_interval_seconds: int = 60,
+    metrics: Metrics | None = None,
 ) -> Tasks:
-    """Tasks for ``broker``; ``container`` gives the process's container when a task runs."""
+    """Tasks for ``broker``; ``container`` gives the process's container when a task runs.
+    ``metrics`` counts what the tasks move (the worker serves them on its own port)."""
+    count = metrics.count_transfer if metrics is not None else None
 
     @broker.task(task_name="wallet.deliver_notification")
     async def deliver_notification(event_id: str) -> bool:
@@ -53,7 +57,7 @@ def register_tasks(
         schedule=[{"interval": expiry_interval_seconds, "schedule_id": "expire-due"}],
     )
     async def expire_due() -> int:
-        expired = await container().core.expiry.expire_due()
+        expired = await container().core.expiry.expire_due(on_expired=count)
         if expired:
             log.info("expiry.run", expired=expired)
         return expired

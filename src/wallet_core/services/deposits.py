@@ -29,6 +29,7 @@ class ProviderDeposit:
 class DepositOutcome:
     status: str  # "processed" or "ignored"
     transfer: Transfer | None = None
+    credited: bool = False  # this call credited the wallet (not a repeat of the provider id)
 
 
 class DepositService:
@@ -76,7 +77,7 @@ class DepositService:
                     deposit.transaction_id,
                     None,
                 )
-                outcome = DepositOutcome("processed", transfer)
+                outcome = DepositOutcome("processed", transfer, credited=True)
             if recorder is not None:
                 await recorder(uow, outcome)
             return outcome

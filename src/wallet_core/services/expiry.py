@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from wallet_core.ledger import Transfer
@@ -16,16 +17,20 @@ class ExpiryService:
         self._ctx = ctx
         self._batch = batch_size
 
-    async def expire_due(self) -> int:
+    async def expire_due(self, on_expired: Callable[[Transfer], object] | None = None) -> int:
         """Expire everything due now, batch by batch; returns how many this call expired.
 
         Rows another process holds (an accept, a verification, another expiry run) are skipped:
         whoever holds the row decides, and the transfer changes state exactly once.
+        ``on_expired`` sees each expired transfer once its batch is committed (metrics).
         """
         total = 0
         while True:
             expired = await self._ctx.storage.run(self._expire_batch)
             if expired:
+                if on_expired is not None:
+                    for transfer in expired:
+                        on_expired(transfer)
                 users: set[UUID] = {u for t in expired for u in t.party_user_ids}
                 await self._ctx.list_cache.invalidate(users)
             total += len(expired)

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Link
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from entrypoints.http.context import ActorDep, ContainerDep
-from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, REPLAYED, run_idempotent
 from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
 from entrypoints.http.params import currency as currency_param
@@ -63,6 +63,18 @@ _TO_CASHOUT = Link(
 
 def _many(*values: list[str] | None) -> list[str]:
     return [v for group in values if group for v in group]
+
+
+class _Moved(msgspec.Struct):
+    type: str
+    status: str
+
+
+def _count_movement(request: Request[Any, Any, Any], response: Response[bytes]) -> None:
+    """A fresh (not replayed) success moved money: count it by type and the status it reached."""
+    if response.status_code < 300 and REPLAYED not in response.headers:
+        moved = msgspec.json.decode(response.content, type=_Moved)
+        request.app.state.metrics.count_movement(moved.type, moved.status)
 
 
 class TransactionsController(Controller):
@@ -181,7 +193,6 @@ class TransactionsController(Controller):
     ) -> Response[bytes]:
         core = container.core
         currencies = core.ctx.currencies
-        metrics = request.app.state.metrics
 
         if isinstance(data, TransferCreate):
 
@@ -231,8 +242,7 @@ class TransactionsController(Controller):
             execute=execute,
             render=render,
         )
-        if response.status_code == 201 and "Idempotent-Replayed" not in response.headers:
-            metrics.count_movement(data.__struct_config__.tag or "unknown", "created")
+        _count_movement(request, response)
         return response
 
     @get(
@@ -290,6 +300,5 @@ class TransactionsController(Controller):
             execute=execute,
             render=render,
         )
-        if response.status_code == 200 and "Idempotent-Replayed" not in response.headers:
-            request.app.state.metrics.count_movement("action", data.action)
+        _count_movement(request, response)
         return response

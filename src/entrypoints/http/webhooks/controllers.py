@@ -22,6 +22,7 @@ from entrypoints.http.idempotency import OPTIONAL_IDEMPOTENCY_KEY, run_idempoten
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import CashoutVerification, PaysendNotification, WebhookResult
 from entrypoints.http.webhooks.signatures import verify_signature
+from entrypoints.metrics import Metrics
 from wallet_core.ledger import Transfer
 from wallet_core.money import format_minor
 from wallet_core.services.deposits import DepositOutcome, ProviderDeposit
@@ -94,6 +95,7 @@ class WebhooksController(Controller):
         idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
     ) -> Response[bytes]:
         core = container.core
+        metrics: Metrics = request.app.state.metrics
         deposit = ProviderDeposit(
             transaction_id=data.transactionId,
             status=data.status,
@@ -103,7 +105,10 @@ class WebhooksController(Controller):
         )
 
         async def execute(recorder: OutcomeRecorder[DepositOutcome] | None) -> DepositOutcome:
-            return await core.deposits.paysend(deposit, recorder)
+            outcome = await core.deposits.paysend(deposit, recorder)
+            if outcome.credited and outcome.transfer is not None:
+                metrics.count_transfer(outcome.transfer)
+            return outcome
 
         def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
             transfer = outcome.transfer
@@ -135,9 +140,12 @@ class WebhooksController(Controller):
         idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
     ) -> Response[bytes]:
         core = container.core
+        metrics: Metrics = request.app.state.metrics
 
         async def execute(recorder: OutcomeRecorder[Transfer] | None) -> Transfer:
-            return await core.cashouts.verify(data.phone_number, data.withdrawal_code, recorder)
+            transfer = await core.cashouts.verify(data.phone_number, data.withdrawal_code, recorder)
+            metrics.count_transfer(transfer)
+            return transfer
 
         def render(transfer: Transfer) -> tuple[int, msgspec.Struct]:
             amount = format_minor(transfer.amount, core.ctx.currencies.get(transfer.currency))
