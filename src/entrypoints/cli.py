@@ -89,6 +89,8 @@ def metrics_directory() -> Iterator[Path]:
     """A fresh prometheus_client multiprocess directory for this server's workers, removed when
     the server stops. It must be in the environment before the workers fork and before anything
     in this process imports prometheus_client (which picks its mode at import)."""
+    if "prometheus_client" in sys.modules:  # the forked workers would count on their own
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
     directory = Path(tempfile.mkdtemp(prefix="wallet-metrics-"))
     previous = os.environ.get(MULTIPROCESS_DIRECTORY)
     os.environ[MULTIPROCESS_DIRECTORY] = str(directory)

@@ -91,13 +91,16 @@ class RequestContextMiddleware:
                 left_before_completion = reader.disconnected
             await send(message)
 
-        in_flight = self.metrics.in_flight() if self.metrics else contextlib.nullcontext()
+        in_flight = (
+            self.metrics.in_flight() if self.metrics is not None else contextlib.nullcontext()
+        )
         try:
             with in_flight:
                 await self.app(scope, reader, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            if left_before_completion if completed else reader.disconnected:
+            client_left = left_before_completion if completed else reader.disconnected
+            if client_left:
                 status = CLIENT_CLOSED_REQUEST
             if self.metrics is not None:
                 method = scope.get("method", "")
