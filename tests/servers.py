@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import time
@@ -137,6 +138,7 @@ async def wallet_serve(
             stderr=asyncio.subprocess.STDOUT,
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log, tmpdir)
+    seen: set[int] = set()
     try:
         # Generous: on a busy machine each worker takes many seconds to import the app.
         await wait_live(server.base, process, log, timeout=180)
@@ -148,13 +150,18 @@ async def wallet_serve(
         await eventually(all_workers, f"{workers} worker processes", timeout=180)
         yield server
     finally:
+        seen |= server.worker_pids()
         if process.returncode is None:
             process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), timeout=15)
+                # The server kills a worker that does not stop within 30 s itself.
+                await asyncio.wait_for(process.wait(), timeout=60)
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        for pid in seen:  # never leave a worker of this server behind
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)
         print(server.log_text()[-5000:])
 
 

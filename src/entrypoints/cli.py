@@ -22,6 +22,7 @@ from entrypoints.settings import Settings, SettingsError, load_settings
 T = TypeVar("T")
 #: prometheus_client's switch (``entrypoints.metrics`` is not imported here: see cmd_serve).
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+WORKERS_KILL_TIMEOUT_SECONDS = 30
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -75,6 +76,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # serving; granian gives up only on a crash loop (the same worker dying again
             # within 5.5 s of its respawn, e.g. when it cannot start at all).
             respawn_failed_workers=True,
+            # On shutdown, a worker still busy after this long (or one that was still starting,
+            # and so missed the signal) is killed rather than kept as an orphan.
+            workers_kill_timeout=WORKERS_KILL_TIMEOUT_SECONDS,
             http1_settings=HTTP1Settings(
                 header_read_timeout=max(1, round(settings.http_header_timeout_seconds * 1000))
             ),
