@@ -33,7 +33,15 @@ from adapters.sql.storage import SqlStorage
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
 from wallet_core.memory import MemoryCache, MemoryNotifier
-from wallet_core.ports import Cache, Clock, IdGenerator, Notifier, PasswordHasher, SecretBox
+from wallet_core.ports import (
+    Cache,
+    Clock,
+    IdGenerator,
+    MovementCounter,
+    Notifier,
+    PasswordHasher,
+    SecretBox,
+)
 from wallet_core.services.context import Policy
 
 log = structlog.get_logger(__name__)
@@ -117,6 +125,7 @@ def build(
     cache: Cache | None = None,
     redis: Redis | None = None,
     rate_limiter: RateLimiter | None = None,
+    counter: MovementCounter | None = None,
 ) -> Container:
     clock = clock or SystemClock()
     ids = ids or Uuid7IdGenerator()
@@ -164,6 +173,7 @@ def build(
         notifier=notifier,
         secret_box=secret_box,
         ledger=ledger,
+        counter=counter,
         currencies=settings.currency_registry(),
         policy=policy_from(settings),
         cache_ttl_seconds=settings.cache_ttl_seconds,

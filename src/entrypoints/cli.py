@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+#: prometheus_client's switch (``entrypoints.metrics`` is not imported here: see cmd_serve).
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+WORKERS_KILL_TIMEOUT_SECONDS = 30
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -49,6 +56,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     if settings.uses_sqlite:
         from adapters.sql.migrate import upgrade
@@ -56,17 +64,48 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     mode = "embedded (SQLite/in-process jobs)" if settings.embedded else "with Redis"
     print(f"serving on http://{args.host}:{args.port} ({mode}, {args.workers} worker(s))")
-    Granian(
-        target="entrypoints.http.asgi:create",
-        factory=True,
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.ASGI,
-        workers=args.workers,
-        log_access=False,
-        backlog=2048,
-    ).serve()
+    with metrics_directory():
+        Granian(
+            target="entrypoints.http.asgi:create",
+            factory=True,
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=args.workers,
+            # A worker that dies (OOM, SIGKILL) is replaced at once while the others keep
+            # serving; granian gives up only on a crash loop (the same worker dying again
+            # within 5.5 s of its respawn, e.g. when it cannot start at all).
+            respawn_failed_workers=True,
+            # On shutdown, a worker still busy after this long (or one that was still starting,
+            # and so missed the signal) is killed rather than kept as an orphan.
+            workers_kill_timeout=WORKERS_KILL_TIMEOUT_SECONDS,
+            http1_settings=HTTP1Settings(
+                header_read_timeout=max(1, round(settings.http_header_timeout_seconds * 1000))
+            ),
+            log_access=False,
+            backlog=2048,
+        ).serve()
     return 0
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A fresh prometheus_client multiprocess directory for this server's workers, removed when
+    the server stops. It must be in the environment before the workers fork and before anything
+    in this process imports prometheus_client (which picks its mode at import)."""
+    if "prometheus_client" in sys.modules:  # the forked workers would count on their own
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
+    directory = Path(tempfile.mkdtemp(prefix="wallet-metrics-"))
+    previous = os.environ.get(MULTIPROCESS_DIRECTORY)
+    os.environ[MULTIPROCESS_DIRECTORY] = str(directory)
+    try:
+        yield directory
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_DIRECTORY, None)
+        else:
+            os.environ[MULTIPROCESS_DIRECTORY] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def cmd_expire(settings: Settings, _: argparse.Namespace) -> int:

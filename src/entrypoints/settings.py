@@ -93,6 +93,10 @@ class Settings:
     expiry_interval_seconds: int = 60
     outbox_poll_seconds: float = 1.0
     task_reclaim_seconds: int = 300
+    http_header_timeout_seconds: float = 30.0
+    http_body_timeout_seconds: float = 30.0
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
 
     @property
     def is_production(self) -> bool:
@@ -224,6 +228,12 @@ _STRINGS = {
     "EMAIL_FROM": "email_from",
     "PUBLIC_BASE_URL": "public_base_url",
     "CURRENCIES": "currencies",
+    "WORKER_METRICS_HOST": "worker_metrics_host",
+}
+_FLOATS = {
+    "OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
+    "HTTP_HEADER_TIMEOUT_SECONDS": "http_header_timeout_seconds",
+    "HTTP_BODY_TIMEOUT_SECONDS": "http_body_timeout_seconds",
 }
 
 #: Every variable this service reads (``.env.example`` documents each).
@@ -233,6 +243,7 @@ KNOWN_VARIABLES = frozenset(
         *_RATES,
         *_NETWORKS,
         *_STRINGS,
+        *_FLOATS,
         "ENV",
         "REDIS_URL",
         "SECRET_KEY",
@@ -245,7 +256,7 @@ KNOWN_VARIABLES = frozenset(
         "LOG_FORMAT",
         "LOG_LEVEL",
         "DEFAULT_CURRENCY",
-        "OUTBOX_POLL_SECONDS",
+        "WORKER_METRICS_PORT",
     }
 )
 
@@ -303,8 +314,14 @@ def load_settings(
     values["log_level"] = _choice(
         "LOG_LEVEL", source.get("LOG_LEVEL", "") or "info", ("debug", "info", "warning", "error")
     ).upper()
-    if source.get("OUTBOX_POLL_SECONDS", "").strip():
-        values["outbox_poll_seconds"] = _float("OUTBOX_POLL_SECONDS", source["OUTBOX_POLL_SECONDS"])
+    for var, attr in _FLOATS.items():
+        if source.get(var, "").strip():
+            values[attr] = _float(var, source[var])
+    if source.get("WORKER_METRICS_PORT", "").strip():
+        port = _int("WORKER_METRICS_PORT", source["WORKER_METRICS_PORT"], 1)
+        if port > 65535:
+            raise SettingsError(f"WORKER_METRICS_PORT must be a TCP port, got {port}")
+        values["worker_metrics_port"] = port
 
     try:
         registry = Currencies.parse(str(values.get("currencies", DEFAULT_CURRENCIES)))

@@ -12,6 +12,7 @@ from wallet_core.ports import (
     IdGenerator,
     Ledger,
     MessageRenderer,
+    MovementCounter,
     Notifier,
     PasswordHasher,
     SecretBox,
@@ -22,7 +23,7 @@ from wallet_core.ports import (
 from wallet_core.services.audit import AuditService
 from wallet_core.services.auth import AuthService
 from wallet_core.services.cashouts import CashOutService
-from wallet_core.services.context import Context, Policy
+from wallet_core.services.context import Context, Policy, Uncounted
 from wallet_core.services.deposits import DepositService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
@@ -61,6 +62,7 @@ def build_core(
     notifier: Notifier,
     secret_box: SecretBox,
     ledger: Ledger | None = None,
+    counter: MovementCounter | None = None,
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     cache_ttl_seconds: int = 900,
@@ -76,6 +78,7 @@ def build_core(
         list_cache=TransactionListCache(cache, cache_ttl_seconds),
         policy=policy or Policy(),
         secret_box=secret_box,
+        counter=counter or Uncounted(),
     )
     return WalletCore(
         ctx=ctx,

@@ -127,6 +127,12 @@ class LedgerWrite:
                 result[side] = result.get(side, Deltas()).counted()
         return dict(sorted(result.items(), key=lambda item: item[0].bytes))
 
+    @property
+    def movements(self) -> tuple[Transfer, ...]:
+        """The transactions this write creates or moves to another status."""
+        changed = (c.after for c in self.changed if c.after.status is not c.before.status)
+        return (*self.created, *changed)
+
     def with_receipt(self, receipt: Receipt | None) -> LedgerWrite:
         return replace(self, receipt=receipt)
 

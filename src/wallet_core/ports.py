@@ -319,6 +319,13 @@ class Ledger(Protocol):
     async def receipt(self, scope: str, key: str, now: datetime) -> StoredReceipt | None: ...
 
 
+class MovementCounter(Protocol):
+    """Told of every transaction a committed write created or moved to a new status, whichever
+    entrypoint made it (metrics)."""
+
+    def count(self, transfer: Transfer) -> None: ...
+
+
 class SecretBox(Protocol):
     """Authenticated encryption for secrets that must rest somewhere (a cash-out code inside an
     idempotency receipt or an unsent email): the plaintext never reaches a table."""

@@ -85,6 +85,31 @@ def test_every_documented_error_is_a_problem_document(document: dict[str, Any]) 
             assert schema == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
 
 
+def test_every_operation_that_takes_a_body_documents_its_refusals(
+    document: dict[str, Any],
+) -> None:
+    """Too large (413), not JSON (415), too slow to arrive (408): all problem documents."""
+    with_body = [(m, p, o) for m, p, o in operations(document) if "requestBody" in o]
+    assert len(with_body) >= 11
+    for method, path, operation in with_body:
+        for status in ("408", "413", "415"):
+            response = operation["responses"].get(status)
+            assert response is not None, (method, path, status)
+            assert list(response["content"]) == ["application/problem+json"]
+        assert "unsupported_media_type" in operation["responses"]["415"]["description"]
+    for method, path, operation in operations(document):
+        if "requestBody" not in operation:
+            assert "415" not in operation["responses"], (method, path)
+
+
+def test_the_metrics_are_documented_as_the_prometheus_text_format(
+    document: dict[str, Any],
+) -> None:
+    for path in ("/metrics", "/api/v1/metrics"):
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/plain; version=0.0.4; charset=utf-8"], path
+
+
 def test_every_response_body_is_described(document: dict[str, Any]) -> None:
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
@@ -140,7 +142,19 @@ async def test_openapi_document_and_docs_pages(client: httpx.AsyncClient) -> Non
 
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     await client.get("/health/live")
+    unknown = await client.get(f"/api/v1/wallet/transactions/{uuid.uuid4()}")
+    assert unknown.status_code == 401
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert "wallet_http_requests_total" in response.text
-    assert "wallet_money_movements_total" in response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    assert {
+        "wallet_http_requests",
+        "wallet_http_request_duration_seconds",
+        "wallet_http_requests_in_flight",
+        "wallet_money_movements",
+    } <= set(families)
+    routes = {s.labels["route"] for s in families["wallet_http_requests"].samples}
+    # The full path template, never the router-relative "/".
+    assert {"/health/live", "/api/v1/wallet/transactions/{transaction_id}"} <= routes
+    assert "/" not in routes

@@ -1,11 +1,12 @@
-"""Email adapters against a real SMTP server (aiosmtpd in a thread): rendering and delivery."""
+"""Email adapters against a real SMTP server (aiosmtpd in a thread): rendering and delivery,
+and the stable Message-ID that lets mail systems drop a copy sent again after a crash."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
@@ -21,10 +22,17 @@ from structlog.testing import capture_logs
 from adapters.email.console import ConsoleNotifier
 from adapters.email.smtp import EmailDeliveryError, SmtpNotifier, message_id_header
 from adapters.email.templates import TemplateRenderer
+from databases import create_database, drop_database
+from entrypoints.bootstrap import build
+from entrypoints.settings import load_settings
+from environment import app_environment
 from servers import free_port
+from support import PASSWORD, new_name, new_phone
 from wallet_core.notifications import NotificationKind
 from wallet_core.ports import EmailMessage
 from wallet_core.records import Notification
+from wallet_core.services.auth import Registration
+from wallet_core.services.context import Actor
 from wallet_core.users import User
 
 SENDER = "Digital Wallet <no-reply@wallet.example>"
@@ -357,6 +365,83 @@ def test_message_id_header_uses_the_sender_domain() -> None:
 
     assert message_id_header(str(event_id), SENDER) == f"<{event_id}@wallet.example>"
     assert message_id_header("<already@formed>", SENDER) == "<already@formed>"
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class CrashAfterSending:
+    """The SMTP server took the message, then the worker died before recording it as sent (here
+    an exception, which rolls the delivery's transaction back just as the crash would)."""
+
+    def __init__(self, notifier: SmtpNotifier) -> None:
+        self._notifier = notifier
+
+    async def send(self, message: EmailMessage) -> None:
+        await self._notifier.send(message)
+        raise WorkerDied("the worker died before the commit")
+
+
+@pytest.fixture
+async def own_database() -> AsyncIterator[str]:
+    url = await create_database("wallet_email")
+    yield url
+    await drop_database(url)
+
+
+async def test_an_email_sent_again_after_a_crash_keeps_its_message_id(
+    smtp: tuple[Collector, int], own_database: str
+) -> None:
+    """Delivery is at least once: a copy after a crash carries the same Message-ID, made from
+    the outbox notification's id, so the recipient's mail system can drop it."""
+    handler, port = smtp
+    settings = load_settings(
+        app_environment(
+            DATABASE_URL=own_database, EMAIL_FROM=SENDER, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port)
+        ),
+        env_file=None,
+    )
+    smtp_notifier = SmtpNotifier("127.0.0.1", port, sender=SENDER, timeout=5)
+    crashing = build(settings, notifier=CrashAfterSending(smtp_notifier))
+    recovered = build(settings, notifier=smtp_notifier)
+    try:
+        name = new_name()
+        user, wallet = await crashing.core.auth.register(
+            Registration(f"{name}@example.com", name, PASSWORD, new_phone())
+        )
+        staff_name = new_name("staff")
+        staff, _ = await crashing.core.auth.register(
+            Registration(
+                f"{staff_name}@example.com", staff_name, PASSWORD, new_phone(), is_staff=True
+            )
+        )
+        await crashing.core.transfers.deposit(
+            Actor(staff.id, True), amount="12.50", wallet_id=wallet.id
+        )
+        queued: list[UUID] = []
+
+        async def enqueue(notification_id: UUID) -> None:
+            queued.append(notification_id)
+
+        await crashing.core.notifications.relay(enqueue)
+        (notification_id,) = queued  # the deposit's email to the user
+
+        with pytest.raises(WorkerDied):
+            await crashing.core.notifications.deliver(notification_id)
+        assert await recovered.core.notifications.deliver(notification_id) is True
+        assert await recovered.core.notifications.deliver(notification_id) is False  # sent now
+    finally:
+        await crashing.close()
+        await recovered.close()
+
+    copies = [
+        email.message_from_bytes(e.original_content or b"", policy=email.policy.default)
+        for e in handler.envelopes
+    ]
+    assert [c["To"] for c in copies] == [user.email, user.email]
+    assert {c["Subject"] for c in copies} == {"Deposit received: 12.50 USD"}
+    assert [c["Message-ID"] for c in copies] == [f"<{notification_id}@wallet.example>"] * 2
 
 
 async def test_console_notifier_logs_the_message() -> None:

@@ -1,5 +1,6 @@
-"""Oversized and deeply nested JSON on every JSON endpoint (API.md "Conventions": bodies over
-64 KiB are 413; malformed JSON is 400; never a 5xx for bad input).
+"""Oversized, deeply nested and non-JSON bodies on every JSON endpoint (API.md "Conventions":
+bodies over 64 KiB are 413; a Content-Type that is not JSON is 415; malformed JSON is 400; never
+a 5xx for bad input).
 
 Webhooks tolerate unknown fields, so a deeply nested extra field can pass the framework's parser
 and reach the idempotency fingerprint: the depths around the parser's limit are probed one by
@@ -15,8 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sec_support import app_client
 
+from entrypoints.bootstrap import Container
 from entrypoints.http.webhooks.signatures import sign
+from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import PASSWORD, Api, Person, assert_problem, idem, new_phone
 
@@ -33,8 +37,11 @@ class Endpoint:
     headers: dict[str, str]
     secret: str | None = None  # webhooks: signed with this secret
 
-    def signed_headers(self, content: bytes) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", **self.headers}
+    def signed_headers(
+        self, content: bytes, content_type: str | None = "application/json"
+    ) -> dict[str, str]:
+        headers = {"Content-Type": content_type} if content_type is not None else {}
+        headers.update(self.headers)
         if self.secret is not None:
             headers["X-Signature"] = sign(content, self.secret)["X-Signature"]
         return headers
@@ -143,9 +150,14 @@ ENDPOINTS = [
 
 
 async def send(
-    client: httpx.AsyncClient, endpoint: Endpoint, content: bytes, *, streamed: bool = False
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    content: bytes,
+    *,
+    streamed: bool = False,
+    content_type: str | None = "application/json",
 ) -> httpx.Response:
-    headers = endpoint.signed_headers(content)
+    headers = endpoint.signed_headers(content, content_type)
     if streamed:
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -266,3 +278,88 @@ async def test_webhook_nesting_around_the_parser_limit_is_never_5xx(
     assert {s for d, s in answers.items() if d < limit - 60} <= accepted, answers
     assert {s for d, s in answers.items() if d > limit + 60} == {400}, answers
     assert (await api.wallet(world.person))["balance"] == "10.00"
+
+
+# Not JSON ---------------------------------------------------------------------------------------
+
+NOT_JSON = [
+    "text/plain",
+    "text/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=xyz",
+    "application/xml",
+    "application/jsonl",
+    "application/octet-stream",
+    "application/json; charset=iso-8859-1",
+    "application/problem+xml",
+]
+JSON = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "Application/JSON;charset=UTF-8",
+    'application/json; charset="utf-8"',
+    "application/merge-patch+json",
+    "application/vnd.api+json; charset=utf-8",
+    None,  # no Content-Type at all: still parsed as JSON
+]
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+async def test_a_body_that_is_not_json_is_415(api: Api, world: Fixture, name: str) -> None:
+    endpoint = world.endpoints[name]
+    content = json.dumps(endpoint.body).encode()  # valid JSON, but labelled as something else
+    for content_type in NOT_JSON:
+        response = await send(api.client, endpoint, content, content_type=content_type)
+        body = assert_problem(response, 415, "unsupported_media_type")
+        assert "application/json" in body["detail"]
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+async def test_a_json_body_is_parsed_whichever_json_type_it_declares(
+    api: Api, world: Fixture, name: str
+) -> None:
+    endpoint = world.endpoints[name]
+    for content_type in JSON:
+        # An unknown field: a body that is parsed gets 400 (webhooks tolerate it and answer).
+        content = json.dumps({**endpoint.body, "unexpected": 1}).encode()
+        response = await send(api.client, endpoint, content, content_type=content_type)
+        assert response.status_code not in (415, 500), (content_type, response.text[:300])
+        if endpoint.secret is None:
+            assert_problem(response, 400, "validation_error")
+
+
+async def test_non_json_bodies_changed_nothing(api: Api, world: Fixture) -> None:
+    for name in ENDPOINTS:
+        endpoint = world.endpoints[name]
+        content = json.dumps(endpoint.body).encode()
+        response = await send(api.client, endpoint, content, content_type="text/plain")
+        assert response.status_code == 415, (name, response.text[:200])
+    wallet = await api.wallet(world.person)
+    assert wallet["is_active"] is True
+    assert wallet["balance"] == "10.00"
+    me = await api.client.get("/api/v1/users/me", headers=world.person.headers)
+    assert me.json()["first_name"] == ""
+    wallets = await api.client.get("/api/v1/wallet", headers=world.person.headers)
+    assert {w["currency"] for w in wallets.json()["results"]} == {"USD"}
+
+
+@pytest.mark.parametrize("name", WEBHOOK_BOUNDARY)
+async def test_webhooks_check_the_signature_before_the_media_type(
+    api: Api, world: Fixture, settings: Settings, container: Container, name: str
+) -> None:
+    """API.md "Webhooks": IP (403), then signature (401), then the body (415 among them)."""
+    endpoint = world.endpoints[name]
+    content = json.dumps(endpoint.body).encode()
+    plain = {"Content-Type": "text/plain"}
+    async with app_client(settings, "127.0.0.2", container) as foreign:
+        response = await foreign.post(
+            endpoint.path, content=content, headers=endpoint.signed_headers(content, "text/plain")
+        )
+        assert_problem(response, 403, "ip_not_allowed")
+    assert_problem(
+        await api.client.post(endpoint.path, content=content, headers=plain),
+        401,
+        "invalid_signature",
+    )
+    response = await send(api.client, endpoint, content, content_type="text/plain")
+    assert_problem(response, 415, "unsupported_media_type")

@@ -84,11 +84,33 @@ def test_values_are_parsed() -> None:
         ("CURRENCIES", "usd:2,EURO:2"),
         ("DEFAULT_CURRENCY", "CHF"),
         ("SMTP_PORT", "-1"),
+        ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+        ("HTTP_BODY_TIMEOUT_SECONDS", "soon"),
+        ("WORKER_METRICS_PORT", "70000"),
+        ("WORKER_METRICS_PORT", "0"),
     ],
 )
 def test_bad_values_fail_fast_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         load_settings({variable: value}, env_file=None)
+
+
+def test_slow_client_timeouts_and_the_worker_metrics_port() -> None:
+    defaults = load_settings({}, env_file=None)
+    assert defaults.http_header_timeout_seconds == defaults.http_body_timeout_seconds == 30
+    assert defaults.worker_metrics_port is None
+    settings = load_settings(
+        {
+            "HTTP_HEADER_TIMEOUT_SECONDS": "2.5",
+            "HTTP_BODY_TIMEOUT_SECONDS": "10",
+            "WORKER_METRICS_PORT": "9464",
+            "WORKER_METRICS_HOST": "10.0.0.5",
+        },
+        env_file=None,
+    )
+    assert settings.http_header_timeout_seconds == 2.5
+    assert settings.http_body_timeout_seconds == 10
+    assert (settings.worker_metrics_host, settings.worker_metrics_port) == ("10.0.0.5", 9464)
 
 
 def test_production_refuses_unsafe_defaults() -> None:

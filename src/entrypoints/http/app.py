@@ -13,11 +13,10 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.http.allow import OptionsAllow
 from entrypoints.http.context import provide_actor, provide_container
 from entrypoints.http.controllers.auth import AuthController
-from entrypoints.http.controllers.health import HealthController, metrics
+from entrypoints.http.controllers.health import HealthController, metrics_endpoint
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
-from entrypoints.http.metrics import Metrics
 from entrypoints.http.openapi import BEARER, StrictBodySchemaPlugin, openapi_config
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimitMiddleware, add_rate_limit_headers
@@ -25,6 +24,7 @@ from entrypoints.http.request_context import RequestContextMiddleware, add_reque
 from entrypoints.http.requests import JsonRequest
 from entrypoints.http.webhooks.controllers import WebhooksController
 from entrypoints.logging import configure_logging
+from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
 from entrypoints.worker.embedded import EmbeddedJobs
 
@@ -36,18 +36,20 @@ def create_app(
     container: Container | None = None,
     *,
     run_background_jobs: bool | None = None,
+    metrics: Metrics | None = None,
 ) -> Litestar:
     """The API. Pass ``container`` to share one (tests); otherwise one is built at startup and
     closed at shutdown. Background jobs run in-process in the embedded mode (no Redis) unless
-    ``run_background_jobs`` says otherwise."""
-    metrics_registry = Metrics()
+    ``run_background_jobs`` says otherwise. ``metrics`` defaults to this process's (shared with
+    the sibling server workers under ``wallet serve``)."""
+    metrics = metrics or Metrics.for_this_process()
     background = settings.embedded if run_background_jobs is None else run_background_jobs
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         configure_logging(settings)
         owned = container is None
-        current = container or build(settings)
+        current = container or build(settings, counter=metrics)
         app.state.container = current
         jobs = None
         if background:
@@ -78,18 +80,20 @@ def create_app(
                 security=BEARER,
             ),
             HealthController,
-            metrics,
+            metrics_endpoint,
         ],
     )
     allow_header = OptionsAllow()
     app = Litestar(
-        route_handlers=[api, HealthController, metrics],
+        route_handlers=[api, HealthController, metrics_endpoint],
         dependencies={"container": Provide(provide_container)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             DefineMiddleware(
-                RequestContextMiddleware, on_response=metrics_registry.observe_request
+                RequestContextMiddleware,
+                metrics=metrics,
+                body_timeout=settings.http_body_timeout_seconds,
             ),
             RateLimitMiddleware,
         ],
@@ -102,7 +106,7 @@ def create_app(
         debug=False,
     )
     allow_header.learn(app)
-    app.state.metrics = metrics_registry
+    app.state.metrics = metrics
     if container is not None:
         app.state.container = container
     return app

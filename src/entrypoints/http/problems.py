@@ -51,6 +51,7 @@ _CODE_BY_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -219,17 +220,28 @@ _MEANINGS = {
     "that is not allowed (`ip_not_allowed`).",
     404: "Not found, or not yours (`not_found`).",
     409: "State conflict (`not_pending`, `already_exists`, `idempotency_key_in_progress`).",
+    408: "The request body did not arrive within the server's body timeout "
+    "(`request_timeout`); the connection is closed.",
     413: "The request body is larger than 64 KiB (`payload_too_large`).",
+    415: "The request body is not JSON: its `Content-Type` is neither `application/json` nor "
+    "`application/*+json` (optionally `charset=utf-8`) (`unsupported_media_type`).",
     422: "Well-formed, but breaks a business rule (e.g. `insufficient_funds`, `invalid_amount`, "
     "`unsupported_currency`, `weak_password`, `idempotency_key_reused`).",
     429: "Rate limited (`rate_limited`); see `Retry-After`.",
 }
 
 
+#: What an operation that takes a body (and so lists 413) may also answer.
+_BODY_STATUSES = (408, 415)
+
+
 def responses_for(*statuses: int) -> dict[int, Any]:
-    """OpenAPI ``responses`` entries describing the problem documents an endpoint may return."""
+    """OpenAPI ``responses`` entries describing the problem documents an endpoint may return.
+    An operation with a body (413) also documents a body too slow (408) or not JSON (415)."""
     from litestar.openapi.datastructures import ResponseSpec
 
+    if 413 in statuses:
+        statuses = tuple(sorted({*statuses, *_BODY_STATUSES}))
     return {
         status: ResponseSpec(
             data_container=Problem,

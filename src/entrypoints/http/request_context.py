@@ -1,16 +1,23 @@
-"""Request ids and access logs: every response carries ``X-Request-ID`` and every log line of a
-request carries the same id."""
+"""Request ids, access logs and request metrics: every response carries ``X-Request-ID``, every
+log line of a request carries the same id, and each request is counted under its route template
+(499 for a client that left before its response)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.http.body_reading import BodyReader
+
+if TYPE_CHECKING:
+    from entrypoints.metrics import Metrics
 
 HEADER = "x-request-id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,20 +49,25 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         headers[HEADER] = request_id_of(scope)
 
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its response
+
+
 def route_template(scope: Scope) -> str:
-    handler = scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    if paths:
-        return sorted(paths)[0]
-    return "unmatched"
+    """The matched route's full path template (``/api/v1/wallet/transactions/{transaction_id}``),
+    the same for every request to that route, so it can label metrics."""
+    return scope.get("path_template") or "unmatched"
 
 
 class RequestContextMiddleware:
-    """Binds the request id to structlog's context and logs one access line per request."""
+    """Binds the request id to structlog's context, logs one access line per request and reports
+    it to ``metrics``; the request body must arrive within ``body_timeout`` seconds."""
 
-    def __init__(self, app: ASGIApp, on_response: Any = None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics | None = None, body_timeout: float | None = None
+    ) -> None:
         self.app = app
-        self.on_response = on_response
+        self.metrics = metrics
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,21 +77,34 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        reader = BodyReader(receive, self.body_timeout)
         status = 500
+        completed = False
+        left_before_completion = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, completed, left_before_completion
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
+                left_before_completion = reader.disconnected
             await send(message)
 
+        in_flight = (
+            self.metrics.in_flight() if self.metrics is not None else contextlib.nullcontext()
+        )
         try:
-            await self.app(scope, receive, send_wrapper)
+            with in_flight:
+                await self.app(scope, reader, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_template(scope)
-            if self.on_response is not None:
-                self.on_response(scope.get("method", ""), route, status, elapsed)
+            client_left = left_before_completion if completed else reader.disconnected
+            if client_left:
+                status = CLIENT_CLOSED_REQUEST
+            if self.metrics is not None:
+                method = scope.get("method", "")
+                self.metrics.observe_request(method, route_template(scope), status, elapsed)
             log.info(
                 "request",
                 method=scope.get("method"),

@@ -6,7 +6,26 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import SerializationException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+
+
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+
+
+NOT_JSON = (
+    "The request body must be JSON: send Content-Type: application/json "
+    "(or application/*+json), with no charset or charset=utf-8."
+)
+
+
+def is_json_media_type(media_type: str, options: dict[str, str]) -> bool:
+    """``application/json`` or ``application/*+json``, optionally ``charset=utf-8``."""
+    kind, _, subtype = media_type.strip().lower().partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    charset = options.get("charset")
+    return charset is None or charset.strip().strip('"').lower() in ("utf-8", "utf8")
 
 
 class JsonRequest(Request[Any, Any, Any]):
@@ -19,9 +38,17 @@ class JsonRequest(Request[Any, Any, Any]):
     Litestar converts the decoded body to the handler's ``data`` type in msgspec's lax mode (made
     for query strings), which coerces ``0`` and ``"true"`` into booleans. API.md wants wrong types
     refused, so the body is first checked against that type in strict mode.
+
+    A body is parsed only when it says it is JSON, or says nothing (no ``Content-Type``); any
+    other media type is a 415. Webhooks read the raw body for its signature first, so there the
+    415 comes after the IP and signature checks.
     """
 
     async def json(self) -> Any:
+        if self.headers.get("content-type") is not None and not is_json_media_type(
+            *self.content_type
+        ):
+            raise UnsupportedMediaType(NOT_JSON)
         try:
             value = await super().json()
         except RecursionError:

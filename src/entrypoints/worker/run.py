@@ -1,8 +1,10 @@
 """``wallet worker`` and ``wallet scheduler``: processes built from explicit settings.
 
 The worker runs the taskiq receiver (email deliveries, scheduled jobs) and the outbox relay,
-which hands committed events to the queue. The scheduler fires the schedules; a Redis lease makes
-sure exactly one scheduler process does, however many are started.
+which hands committed events to the queue; with ``WORKER_METRICS_PORT`` set it serves its own
+Prometheus metrics there (what its jobs moved, e.g. expiries), a scrape target of its own.
+The scheduler fires the schedules; a Redis lease makes sure exactly one scheduler process does,
+however many are started.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from datetime import timedelta
 
 import structlog
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -28,6 +31,7 @@ from taskiq.scheduler.scheduler import TaskiqScheduler
 
 from entrypoints.bootstrap import build
 from entrypoints.logging import configure_logging
+from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
 from entrypoints.worker.broker import make_broker
 from entrypoints.worker.tasks import holder, register_tasks
@@ -63,8 +67,20 @@ async def worker_main(
     stop = stop or asyncio.Event()
     broker = make_broker(settings, reclaim_after_seconds=settings.task_reclaim_seconds)
     get, set_ = holder()
+    metrics = Metrics()
     tasks = register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
-    container = build(settings)
+    exporter = None
+    if settings.worker_metrics_port is not None:
+        exporter, _ = start_http_server(
+            settings.worker_metrics_port,
+            addr=settings.worker_metrics_host,
+            registry=metrics.registry,
+        )
+        log.info(
+            "worker.metrics",
+            address=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/",
+        )
+    container = build(settings, counter=metrics)
     set_(container)
     broker.is_worker_process = True
     await broker.startup()
@@ -89,6 +105,9 @@ async def worker_main(
             await relaying
         await broker.shutdown()
         await container.close()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         log.info("worker.stopped")
 
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 from uuid import UUID
 
 from wallet_core.errors import PermissionDenied
+from wallet_core.ledger import Transfer
 from wallet_core.list_cache import TransactionListCache
 from wallet_core.money import Currencies
-from wallet_core.ports import Clock, IdGenerator, Ledger, SecretBox, Storage
+from wallet_core.ports import Clock, IdGenerator, Ledger, MovementCounter, SecretBox, Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,13 @@ class Policy:
     default_currency: str = "USD"
 
 
+class Uncounted:
+    """The default MovementCounter: counts nothing."""
+
+    def count(self, transfer: Transfer) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     storage: Storage
@@ -33,6 +41,7 @@ class Context:
     list_cache: TransactionListCache
     policy: Policy
     secret_box: SecretBox
+    counter: MovementCounter
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,8 @@ class ExpiryService:
                 decision = plan(ctx, now, [step], None, notifications=notes)
                 if await ctx.ledger.apply(decision.write) is Written.APPLIED:
                     applied += 1
+                    for transfer in decision.write.movements:
+                        ctx.counter.count(transfer)
                     await ctx.list_cache.invalidate(decision.touched)
             total += applied
             if len(due) < self._batch or not applied:

@@ -182,6 +182,8 @@ async def execute(
             return decision.outcome
         written = await ctx.ledger.apply(write)
         if written is Written.APPLIED:
+            for transfer in write.movements:
+                ctx.counter.count(transfer)
             if decision.touched:
                 await ctx.list_cache.invalidate(decision.touched)
             if isinstance(decision.outcome, DomainError):

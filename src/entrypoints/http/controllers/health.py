@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from entrypoints.http.context import container_of
 from entrypoints.http.schemas import HealthResponse
+from entrypoints.metrics import CONTENT_TYPE, Metrics
 
 EXEMPT = {"rate_scope": "exempt"}
 
@@ -44,10 +45,15 @@ class HealthController(Controller):
 
 @get(
     "/metrics",
-    summary="Prometheus metrics (per server process)",
-    media_type="text/plain; version=0.0.4",
+    summary="Prometheus metrics (the whole server: every worker's counts add up)",
+    description="Requests by route template and status, their latency, requests in flight, and "
+    "money movements by transaction type and the status they reached (HTTP, webhooks and the "
+    "in-process expiry job; a separate `wallet worker` serves its own counts on "
+    "`WORKER_METRICS_PORT`).",
+    media_type=CONTENT_TYPE,
     opt=EXEMPT,
     tags=["health"],
 )
-async def metrics(request: Request[Any, Any, Any]) -> str:
-    return str(request.app.state.metrics.render())
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> bytes:
+    registry: Metrics = request.app.state.metrics
+    return registry.render()

@@ -181,7 +181,6 @@ class TransactionsController(Controller):
     ) -> Response[bytes]:
         core = container.core
         currencies = core.ctx.currencies
-        metrics = request.app.state.metrics
 
         async def run(idempotency: Idempotency | None) -> Transfer | CashOut | Replayed:
             if isinstance(data, TransferCreate):
@@ -215,7 +214,7 @@ class TransactionsController(Controller):
                 return 201, withdrawal_body(result.transfer, result.withdrawal_code, currencies)
             return 201, transaction_body(result, currencies)
 
-        response = await run_idempotent(
+        return await run_idempotent(
             request,
             container.secret_box,
             scope=f"user:{actor.user_id}:create-transaction",
@@ -223,9 +222,6 @@ class TransactionsController(Controller):
             run=run,
             render=render,
         )
-        if response.status_code == 201 and "Idempotent-Replayed" not in response.headers:
-            metrics.count_movement(data.__struct_config__.tag or "unknown", "created")
-        return response
 
     @get(
         "/{transaction_id:uuid}",
@@ -274,7 +270,7 @@ class TransactionsController(Controller):
         def render(result: Transfer) -> tuple[int, msgspec.Struct]:
             return 200, transaction_body(result, core.ctx.currencies)
 
-        response = await run_idempotent(
+        return await run_idempotent(
             request,
             container.secret_box,
             scope=f"user:{actor.user_id}:transaction-action",
@@ -282,6 +278,3 @@ class TransactionsController(Controller):
             run=run,
             render=render,
         )
-        if response.status_code == 200 and "Idempotent-Replayed" not in response.headers:
-            request.app.state.metrics.count_movement("action", data.action)
-        return response
