@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
 from entrypoints.http.client_ip import parse_networks
 from wallet_core.money import Currencies
@@ -93,6 +94,10 @@ class Settings:
     expiry_interval_seconds: int = 60
     outbox_poll_seconds: float = 1.0
     task_reclaim_seconds: int = 300
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    otel_service_name: str = "digital-wallet"
+    otel_traces_sampler_arg: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -106,6 +111,11 @@ class Settings:
     def embedded(self) -> bool:
         """No Redis: cache, rate limits and background jobs run inside the API process."""
         return self.redis_url is None
+
+    @property
+    def tracing(self) -> bool:
+        """OpenTelemetry traces go to an OTLP/HTTP collector (off unless an endpoint is set)."""
+        return self.otel_exporter_otlp_endpoint is not None
 
     def currency_registry(self) -> Currencies:
         return Currencies.parse(self.currencies)
@@ -224,6 +234,7 @@ _STRINGS = {
     "EMAIL_FROM": "email_from",
     "PUBLIC_BASE_URL": "public_base_url",
     "CURRENCIES": "currencies",
+    "OTEL_SERVICE_NAME": "otel_service_name",
 }
 
 #: Every variable this service reads (``.env.example`` documents each).
@@ -246,6 +257,9 @@ KNOWN_VARIABLES = frozenset(
         "LOG_LEVEL",
         "DEFAULT_CURRENCY",
         "OUTBOX_POLL_SECONDS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_TRACES_SAMPLER_ARG",
     }
 )
 
@@ -305,6 +319,7 @@ def load_settings(
     ).upper()
     if source.get("OUTBOX_POLL_SECONDS", "").strip():
         values["outbox_poll_seconds"] = _float("OUTBOX_POLL_SECONDS", source["OUTBOX_POLL_SECONDS"])
+    values.update(_tracing(source))
 
     try:
         registry = Currencies.parse(str(values.get("currencies", DEFAULT_CURRENCIES)))
@@ -320,6 +335,32 @@ def load_settings(
     if settings.is_production:
         _refuse_unsafe_production(settings)
     return settings
+
+
+def _tracing(source: Mapping[str, str]) -> dict[str, object]:
+    """The OpenTelemetry variables, with their standard names and meanings (the OTLP endpoint is
+    the collector's base URL; traces go to ``/v1/traces`` under it)."""
+    endpoint = source.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/")
+    if not endpoint:
+        return {}
+    if not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL, got {endpoint!r}"
+        )
+    values: dict[str, object] = {"otel_exporter_otlp_endpoint": endpoint}
+    headers = []
+    for item in _list(source.get("OTEL_EXPORTER_OTLP_HEADERS", "")):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError("OTEL_EXPORTER_OTLP_HEADERS must look like name=value,name=value")
+        headers.append((name.strip().lower(), unquote(value.strip())))
+    values["otel_exporter_otlp_headers"] = tuple(headers)
+    if source.get("OTEL_TRACES_SAMPLER_ARG", "").strip():
+        ratio = _float("OTEL_TRACES_SAMPLER_ARG", source["OTEL_TRACES_SAMPLER_ARG"])
+        if ratio > 1:
+            raise SettingsError(f"OTEL_TRACES_SAMPLER_ARG must be in (0, 1], got {ratio}")
+        values["otel_traces_sampler_arg"] = ratio
+    return values
 
 
 def _check_database_url(url: str) -> None:
