@@ -185,7 +185,7 @@ class RouteSpanMiddleware:
         if scope["type"] == "http":
             span = self._current_span()
             if span.is_recording():
-                route = scope.get("path_template") or self._context.route_template(scope)
+                route = self._context.route_template(scope)
                 span.update_name(f"{scope['method']} {route}")
                 span.set_attribute("http.route", route)
                 span.set_attribute("wallet.request_id", self._context.request_id_of(scope))

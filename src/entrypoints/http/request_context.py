@@ -43,10 +43,10 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
 
 
 def route_template(scope: Scope) -> str:
-    handler = scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    if paths:
-        return sorted(paths)[0]
+    """The matched route's full template (``/api/v1/wallet/{wallet_id}``): a bounded label."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
     return "unmatched"
 
 
