@@ -121,7 +121,7 @@ async def test_a_request_is_one_trace_with_its_sql_and_redis_spans(
                 headers={**alice.headers, **idem()},
             )
         # the server has stopped, and flushed its spans on the way out
-        assert response.status_code == 201, response.text
+        assert response.status_code == 201, (response.text, log.read_text()[-4000:])
         request_id = response.headers["x-request-id"]
         await until(lambda: bool(receiver.snapshot()), "spans arrive")
         spans = receiver.snapshot()
