@@ -60,9 +60,10 @@ class Tracing:
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """SQL spans for this engine's statements, each once. On PostgreSQL they come from the
-        asyncpg instrumentation (switched on at start), which sees every statement on the wire,
-        BEGIN and COMMIT included; SQLAlchemy's would repeat each one beside it. aiosqlite has no
-        driver instrumentation, so SQLite engines get SQLAlchemy's."""
+        asyncpg instrumentation (switched on at start), which sees every statement on the wire:
+        BEGIN and COMMIT, and the ledger's batched write, which goes to the driver directly and
+        which SQLAlchemy never sees; SQLAlchemy's spans would repeat the others beside them.
+        aiosqlite has no driver instrumentation, so SQLite engines get SQLAlchemy's."""
         if engine.dialect.name != "sqlite":
             return
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
