@@ -8,6 +8,7 @@ import sys
 import structlog
 
 from entrypoints.settings import Settings
+from entrypoints.tracing import log_processors
 
 
 def configure_logging(settings: Settings) -> None:
@@ -19,6 +20,7 @@ def configure_logging(settings: Settings) -> None:
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        *log_processors(settings),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

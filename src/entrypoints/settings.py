@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
 from entrypoints.http.client_ip import parse_networks
 from wallet_core.money import Currencies
@@ -97,6 +98,10 @@ class Settings:
     http_body_timeout_seconds: float = 30.0
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    otel_service_name: str = "digital-wallet"
+    otel_traces_sampler_arg: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +115,11 @@ class Settings:
     def embedded(self) -> bool:
         """No Redis: cache, rate limits and background jobs run inside the API process."""
         return self.redis_url is None
+
+    @property
+    def tracing(self) -> bool:
+        """OpenTelemetry traces go to an OTLP/HTTP collector (off unless an endpoint is set)."""
+        return self.otel_exporter_otlp_endpoint is not None
 
     def currency_registry(self) -> Currencies:
         return Currencies.parse(self.currencies)
@@ -229,6 +239,7 @@ _STRINGS = {
     "PUBLIC_BASE_URL": "public_base_url",
     "CURRENCIES": "currencies",
     "WORKER_METRICS_HOST": "worker_metrics_host",
+    "OTEL_SERVICE_NAME": "otel_service_name",
 }
 _FLOATS = {
     "OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
@@ -257,6 +268,9 @@ KNOWN_VARIABLES = frozenset(
         "LOG_LEVEL",
         "DEFAULT_CURRENCY",
         "WORKER_METRICS_PORT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_TRACES_SAMPLER_ARG",
     }
 )
 
@@ -322,6 +336,7 @@ def load_settings(
         if port > 65535:
             raise SettingsError(f"WORKER_METRICS_PORT must be a TCP port, got {port}")
         values["worker_metrics_port"] = port
+    values.update(_tracing(source))
 
     try:
         registry = Currencies.parse(str(values.get("currencies", DEFAULT_CURRENCIES)))
@@ -337,6 +352,32 @@ def load_settings(
     if settings.is_production:
         _refuse_unsafe_production(settings)
     return settings
+
+
+def _tracing(source: Mapping[str, str]) -> dict[str, object]:
+    """The OpenTelemetry variables, with their standard names and meanings (the OTLP endpoint is
+    the collector's base URL; traces go to ``/v1/traces`` under it)."""
+    endpoint = source.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/")
+    if not endpoint:
+        return {}
+    if not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL, got {endpoint!r}"
+        )
+    values: dict[str, object] = {"otel_exporter_otlp_endpoint": endpoint}
+    headers = []
+    for item in _list(source.get("OTEL_EXPORTER_OTLP_HEADERS", "")):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError("OTEL_EXPORTER_OTLP_HEADERS must look like name=value,name=value")
+        headers.append((name.strip().lower(), unquote(value.strip())))
+    values["otel_exporter_otlp_headers"] = tuple(headers)
+    if source.get("OTEL_TRACES_SAMPLER_ARG", "").strip():
+        ratio = _float("OTEL_TRACES_SAMPLER_ARG", source["OTEL_TRACES_SAMPLER_ARG"])
+        if ratio > 1:
+            raise SettingsError(f"OTEL_TRACES_SAMPLER_ARG must be in (0, 1], got {ratio}")
+        values["otel_traces_sampler_arg"] = ratio
+    return values
 
 
 def _check_database_url(url: str) -> None:

@@ -26,6 +26,7 @@ from entrypoints.http.webhooks.controllers import WebhooksController
 from entrypoints.logging import configure_logging
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
+from entrypoints.tracing import RouteSpanMiddleware, start_tracing
 from entrypoints.worker.embedded import EmbeddedJobs
 
 MAX_BODY_BYTES = 64 * 1024
@@ -44,12 +45,17 @@ def create_app(
     the sibling server workers under ``wallet serve``)."""
     metrics = metrics or Metrics.for_this_process()
     background = settings.embedded if run_background_jobs is None else run_background_jobs
+    tracing = start_tracing(settings, "api")
+    if tracing is not None and container is not None:
+        tracing.instrument_engine(container.storage.engine)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         configure_logging(settings)
         owned = container is None
         current = container or build(settings, counter=metrics)
+        if tracing is not None and owned:
+            tracing.instrument_engine(current.storage.engine)
         app.state.container = current
         jobs = None
         if background:
@@ -66,6 +72,8 @@ def create_app(
                 await jobs.stop()
             if owned:
                 await current.close()
+            if tracing is not None:
+                tracing.shutdown()
 
     protected = {"actor": Provide(provide_actor)}
     api = Router(
@@ -90,6 +98,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            *([tracing.asgi_middleware(), RouteSpanMiddleware] if tracing else []),
             DefineMiddleware(
                 RequestContextMiddleware,
                 metrics=metrics,
@@ -107,6 +116,7 @@ def create_app(
     )
     allow_header.learn(app)
     app.state.metrics = metrics
+    app.state.tracing = tracing
     if container is not None:
         app.state.container = container
     return app

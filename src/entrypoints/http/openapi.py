@@ -20,9 +20,10 @@ import msgspec
 from litestar import Response, Router
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, Link, OpenAPIResponse, Operation, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
+
+from entrypoints.http import api_docs
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -55,11 +56,12 @@ def openapi_config() -> OpenAPIConfig:
         path="/api/schema",
         openapi_router=Router(
             "/api/schema",
-            route_handlers=[],
+            route_handlers=[api_docs.assets_router()],
             include_in_schema=False,
             after_request=_not_found_is_a_problem,
+            response_headers=api_docs.security_headers(),
         ),
-        render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=api_docs.render_plugins("/api/schema"),
         components=Components(
             security_schemes={
                 BEARER_SCHEME: SecurityScheme(

@@ -33,6 +33,7 @@ from entrypoints.bootstrap import build
 from entrypoints.logging import configure_logging
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
+from entrypoints.tracing import start_tracing
 from entrypoints.worker.broker import make_broker
 from entrypoints.worker.tasks import holder, register_tasks
 
@@ -65,6 +66,7 @@ async def worker_main(
     stop: asyncio.Event | None = None,
 ) -> None:
     stop = stop or asyncio.Event()
+    tracing = start_tracing(settings, "worker")
     broker = make_broker(settings, reclaim_after_seconds=settings.task_reclaim_seconds)
     get, set_ = holder()
     metrics = Metrics()
@@ -81,6 +83,9 @@ async def worker_main(
             address=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/",
         )
     container = build(settings, counter=metrics)
+    if tracing is not None:
+        tracing.instrument_broker(broker)
+        tracing.instrument_engine(container.storage.engine)
     set_(container)
     broker.is_worker_process = True
     await broker.startup()
@@ -108,6 +113,8 @@ async def worker_main(
         if exporter is not None:
             exporter.shutdown()
             exporter.server_close()
+        if tracing is not None:
+            tracing.shutdown()
         log.info("worker.stopped")
 
 
@@ -165,7 +172,10 @@ async def scheduler_main(
     """Fire the schedules while holding the leader lease; wait for it otherwise."""
     stop = stop or asyncio.Event()
     assert settings.redis_url is not None
+    tracing = start_tracing(settings, "scheduler")
     broker = make_broker(settings)
+    if tracing is not None:
+        tracing.instrument_broker(broker)
     get, _ = holder()
     register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
     redis = Redis.from_url(settings.redis_url)
@@ -182,6 +192,8 @@ async def scheduler_main(
         if await redis.get(LEADER_KEY) == me.encode():
             await redis.delete(LEADER_KEY)
         await redis.aclose()
+        if tracing is not None:
+            tracing.shutdown()
 
 
 async def _lead(broker: object, redis: Redis, me: str, lease: int, stop: asyncio.Event) -> None:
