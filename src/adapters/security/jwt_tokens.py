@@ -24,6 +24,8 @@ from wallet_core.users import User
 _MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _REQUIRED_CLAIMS = ["sub", "exp", "iat", "jti", "iss", "type", "email", "is_staff"]
 _ACCESS = "access"
+#: How many verified tokens each process remembers (oldest forgotten first).
+VERIFIED_CACHE_SIZE = 4096
 
 
 def key_id(key: str) -> str:
@@ -76,6 +78,10 @@ class JwtTokenIssuer:
         self._kid = key_id(signing_key)
         self._keys: Mapping[str, str] = {key_id(k): k for k in (*previous_keys, signing_key)}
         self._signing_key = signing_key
+        #: Tokens whose signature and claims' shape checked out, by the token itself: a client
+        #: presents the same token on every request, and its HMAC and JSON cost more than the
+        #: rest of authentication. Times (expiry, not-before) are checked on every request.
+        self._verified: dict[str, Mapping[str, Any]] = {}
 
     def issue_access(self, user: User, now: datetime) -> IssuedAccessToken:
         issued_at = int(now.timestamp())
@@ -97,9 +103,18 @@ class JwtTokenIssuer:
 
     def verify_access(self, token: str, now: datetime) -> AccessClaims:
         """Raise ``NotAuthenticated`` on anything but a valid, unexpired access token of ours."""
+        payload = self._verified.get(token)
+        if payload is None:
+            payload = self._decode(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = payload
+        return self._claims(payload, now)
+
+    def _decode(self, token: str) -> Mapping[str, Any]:
         key = self._key_for(token)
         try:
-            payload = jwt.decode(
+            payload: Mapping[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[self._algorithm],
@@ -120,7 +135,7 @@ class JwtTokenIssuer:
             raise NotAuthenticated("The access token was issued by someone else.") from exc
         except (jwt.PyJWTError, ValueError) as exc:
             raise NotAuthenticated("The access token is malformed.") from exc
-        return self._claims(payload, now)
+        return payload
 
     def _key_for(self, token: str) -> str:
         """Pick the key by ``kid``, after checking the algorithm, before touching the signature."""

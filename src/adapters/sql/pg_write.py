@@ -60,12 +60,6 @@ def _array_type(column: SqlColumn[Any]) -> tuple[str, str]:
     raise TypeError(f"no array type for column {column}")
 
 
-def _value(column: SqlColumn[Any], value: Any) -> Any:
-    if isinstance(column.type, JSON) and value is not None:
-        return json.dumps(value, separators=(",", ":"))
-    return value
-
-
 Getter = Callable[["_Prepared"], Any]
 
 
@@ -90,20 +84,39 @@ class _Prepared:
         self.after = [mappers.transfer_to_row(c.after) for c in write.changed]
         self.deltas = write.deltas()
         self.entries = write.entries
-        self.rows = {
-            "created": [mappers.transfer_to_row(t) for t in write.created],
-            "notes": [mappers.outbox_to_row(n) for n in write.notifications],
+        self.columns = {
+            "created": _columns(_TRANSFERS, [mappers.transfer_to_row(t) for t in write.created]),
+            "notes": _columns(_OUTBOX, [mappers.outbox_to_row(n) for n in write.notifications]),
         }
+
+
+_JSON_COLUMNS = {
+    table.name: {c.name for c in table.columns if isinstance(c.type, JSON)}
+    for table in (_TRANSFERS, _OUTBOX)
+}
+
+
+def _columns(table: Table, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows as one list per column of ``table``, in the table's column order."""
+    names = [c.name for c in table.columns]
+    json_columns = _JSON_COLUMNS[table.name]
+    for row in rows:
+        for name in json_columns:
+            if row[name] is not None:
+                row[name] = json.dumps(row[name], separators=(",", ":"))
+    if not rows:
+        return [[] for _ in names]
+    return [list(values) for values in zip(*([row[n] for n in names] for row in rows), strict=True)]
 
 
 def _insert_rows(name: str, table: Table, p: _Params) -> str:
     columns = list(table.columns)
     arrays = []
-    for column in columns:
+    for index, column in enumerate(columns):
         element, _ = _array_type(column)
 
-        def get(w: _Prepared, column: SqlColumn[Any] = column) -> list[Any]:
-            return [_value(column, r[column.name]) for r in w.rows[name]]
+        def get(w: _Prepared, index: int = index) -> list[Any]:
+            return w.columns[name][index]
 
         arrays.append(p.add(get, f"{element}[]"))
     names = ", ".join(c.name for c in columns)
