@@ -46,8 +46,9 @@ RETRY_SQLSTATES = frozenset(
 #: How long a request waits for a free connection before a 503 (the SQL pool's pool_timeout).
 ACQUIRE_TIMEOUT_SECONDS = 10
 
-#: Connection exceptions and operator intervention (a restart): retryable, the client's 503.
-UNAVAILABLE_SQLSTATES = ("08", "57P")
+#: Connection exceptions, insufficient resources (too many connections) and operator
+#: intervention (a restart): retryable, the client's 503.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:

@@ -27,7 +27,8 @@ from wallet_core.ports import UnitOfWork
 T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
-UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")  # connection exceptions, operator intervention
+#: Connection exceptions, insufficient resources (too many connections), operator intervention.
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 #: character_not_in_repertoire: PostgreSQL text cannot hold NUL (U+0000), which JSON and query
 #: strings can carry. That is the client's bad input (400), not our fault (500).
 UNREPRESENTABLE_TEXT_SQLSTATE = "22021"
