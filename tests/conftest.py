@@ -72,6 +72,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture(scope="session")
 async def container(settings: Settings) -> AsyncIterator[Container]:
     built = build(settings, notifier=MemoryNotifier())
+    built.start()  # what the app's lifespan does: keep the session marks current
     yield built
     await built.close()
 

@@ -3,7 +3,8 @@
 ``PostgresProxy`` reads the PostgreSQL protocol's framing: every ReadyForQuery the server sends
 ends one round trip, and a round trip commits when it ends outside a transaction after a COMMIT,
 or after a data-modifying statement sent outside any transaction (autocommit). ``RedisProxy``
-counts round trips as the client's bursts of commands between two answers (a pipeline is one).
+counts round trips as the client's bursts of commands between two answers (a pipeline is one),
+leaving out pub/sub connections (a subscription's keep-alive is nobody's request).
 Nothing is mocked: both relay every byte to the real server and back.
 """
 
@@ -181,6 +182,8 @@ class PostgresProxy(_Proxy):
 @dataclass
 class _RedisConnection:
     client_turn: bool = False
+    #: A pub/sub connection (its keep-alive PINGs are background traffic, not a request's).
+    subscriber: bool = False
 
 
 class RedisProxy(_Proxy):
@@ -189,7 +192,9 @@ class RedisProxy(_Proxy):
 
     def _observe(self, state: object, data: bytes, from_client: bool) -> None:
         assert isinstance(state, _RedisConnection)
-        if from_client and not state.client_turn:
+        if from_client and b"SUBSCRIBE" in data.upper():
+            state.subscriber = True
+        if from_client and not state.client_turn and not state.subscriber:
             self.counts.round_trips += 1
             self.counts.statements.append(data[:80].decode(errors="replace"))
         state.client_turn = from_client

@@ -23,6 +23,7 @@ from adapters.rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from adapters.redis.cache import RedisCache
 from adapters.redis.client import RedisHealth
 from adapters.redis.client import connect as connect_redis
+from adapters.redis.session_feed import RedisSessionFeed
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.secret_box import AesGcmSecretBox
@@ -30,9 +31,10 @@ from adapters.security.secret_hasher import HmacSecretHasher
 from adapters.sql.engine import create_engine, is_sqlite, plain_url
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
+from entrypoints.session_sync import SessionSync
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
-from wallet_core.memory import MemoryCache, MemoryNotifier
+from wallet_core.memory import LocalSessionFeed, MemoryCache, MemoryNotifier
 from wallet_core.ports import (
     Cache,
     Clock,
@@ -58,8 +60,14 @@ class Container:
     notifier: Notifier
     clock: Clock
     secret_box: SecretBox
+    session_sync: SessionSync
     ledger: AsyncpgLedger | None = None
     redis: Redis | None = None
+
+    def start(self) -> None:
+        """Start this process's background upkeep (session marks); idempotent. Inside the
+        event loop that serves requests, e.g. the app's lifespan."""
+        self.session_sync.start()
 
     async def check_ready(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not."""
@@ -78,6 +86,7 @@ class Container:
         return checks
 
     async def close(self) -> None:
+        await self.session_sync.stop()
         await self.storage.close()
         if self.ledger is not None:
             await self.ledger.close()
@@ -92,6 +101,7 @@ def derive_key(secret: str, purpose: str) -> bytes:
 
 def policy_from(settings: Settings) -> Policy:
     return Policy(
+        access_token_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         transfer_expiry=timedelta(seconds=settings.transfer_expiry_seconds),
         cashout_expiry=timedelta(seconds=settings.cashout_expiry_seconds),
         refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
@@ -153,6 +163,7 @@ def build(
             else MemoryRateLimiter(clock)
         )
     notifier = notifier or notifier_from(settings)
+    session_feed = RedisSessionFeed(redis, clock) if redis is not None else None
     core = build_core(
         storage=storage,
         cache=cache,
@@ -174,6 +185,7 @@ def build(
         secret_box=secret_box,
         ledger=ledger,
         counter=counter,
+        session_feed=session_feed or LocalSessionFeed(),
         currencies=settings.currency_registry(),
         policy=policy_from(settings),
         cache_ttl_seconds=settings.cache_ttl_seconds,
@@ -187,5 +199,6 @@ def build(
         clock=clock,
         secret_box=secret_box,
         ledger=ledger,
+        session_sync=SessionSync(core.sessions, clock, session_feed),
         redis=redis,
     )

@@ -17,6 +17,7 @@ from wallet_core.ports import (
     PasswordHasher,
     SecretBox,
     SecretHasher,
+    SessionFeed,
     Storage,
     TokenIssuer,
 )
@@ -28,9 +29,12 @@ from wallet_core.services.deposits import DepositService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
+from wallet_core.services.sessions import SessionService
 from wallet_core.services.transactions import TransactionService
 from wallet_core.services.transfers import TransferService
+from wallet_core.services.users import UserService
 from wallet_core.services.wallets import WalletService
+from wallet_core.sessions import SessionMarks
 from wallet_core.uow_ledger import UnitOfWorkLedger
 
 
@@ -38,6 +42,8 @@ from wallet_core.uow_ledger import UnitOfWorkLedger
 class WalletCore:
     ctx: Context
     auth: AuthService
+    users: UserService
+    sessions: SessionService
     wallets: WalletService
     transfers: TransferService
     transactions: TransactionService
@@ -63,6 +69,7 @@ def build_core(
     secret_box: SecretBox,
     ledger: Ledger | None = None,
     counter: MovementCounter | None = None,
+    session_feed: SessionFeed,
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     cache_ttl_seconds: int = 900,
@@ -80,9 +87,14 @@ def build_core(
         secret_box=secret_box,
         counter=counter or Uncounted(),
     )
+    sessions = SessionService(
+        ctx, SessionMarks(retention=ctx.policy.session_retention), session_feed
+    )
     return WalletCore(
         ctx=ctx,
-        auth=AuthService(ctx, password_hasher, tokens),
+        auth=AuthService(ctx, password_hasher, tokens, sessions),
+        users=UserService(ctx, sessions),
+        sessions=sessions,
         wallets=WalletService(ctx),
         transfers=TransferService(ctx),
         transactions=TransactionService(ctx),

@@ -53,6 +53,7 @@ from wallet_core.queries import (
 )
 from wallet_core.records import Notification, RefreshToken
 from wallet_core.services.context import Policy
+from wallet_core.sessions import SessionMark
 from wallet_core.users import User
 
 K = TypeVar("K")
@@ -155,7 +156,9 @@ class HmacTokenIssuer:
         self._secret = secret
         self._ttl = ttl_seconds
 
-    def issue_access(self, user: User, now: datetime) -> IssuedAccessToken:
+    def issue_access(
+        self, user: User, now: datetime, session_generation: int = 0
+    ) -> IssuedAccessToken:
         header = {"alg": "HS256", "typ": "JWT"}
         claims = {
             "sub": str(user.id),
@@ -165,6 +168,7 @@ class HmacTokenIssuer:
             "jti": secrets.token_hex(16),
             "iat": int(now.timestamp()),
             "exp": int(now.timestamp()) + self._ttl,
+            "session_generation": session_generation,
         }
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256).digest()
@@ -187,6 +191,7 @@ class HmacTokenIssuer:
                 is_staff=bool(claims["is_staff"]),
                 token_id=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                session_generation=int(claims.get("session_generation", 0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise NotAuthenticated("The access token is invalid or expired.") from exc
@@ -207,6 +212,14 @@ class MemorySecretBox:
         if not hmac.compare_digest(tag, hmac.new(self._key, plaintext, hashlib.sha256).digest()):
             raise ValueError("not sealed by this box")
         return plaintext
+
+
+class LocalSessionFeed:
+    """The session feed of a process without Redis: nobody to tell at once, so the other
+    processes (if any) learn new marks from their database poll."""
+
+    async def publish(self, mark: SessionMark) -> None:
+        return None
 
 
 class MemoryCache:
@@ -308,6 +321,7 @@ class MemoryState:
     refresh_tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
     receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
     outbox: dict[UUID, Notification] = field(default_factory=dict)
+    session_marks: dict[UUID, SessionMark] = field(default_factory=dict)
 
 
 def _contains(haystack: str, needle: str | None) -> bool:
@@ -332,6 +346,9 @@ class MemoryUserRepository:
         self._t.put(user.id, user)
 
     async def get(self, user_id: UUID) -> User | None:
+        return self._t.get(user_id)
+
+    async def lock(self, user_id: UUID) -> User | None:
         return self._t.get(user_id)
 
     async def find_by_login(self, login: str) -> User | None:
@@ -627,6 +644,23 @@ class MemoryRefreshTokenRepository:
                 self._t.put(token.id, replace(token, revoked_at=at))
 
 
+class MemorySessionMarkRepository:
+    def __init__(self, table: Overlay[UUID, SessionMark]) -> None:
+        self._t = table
+
+    async def advance(self, user_id: UUID, at: datetime) -> SessionMark:
+        current = self._t.get(user_id)
+        mark = SessionMark(user_id, 1 if current is None else current.generation + 1, at)
+        self._t.put(user_id, mark)
+        return mark
+
+    async def get(self, user_id: UUID) -> SessionMark | None:
+        return self._t.get(user_id)
+
+    async def changed_since(self, since: datetime) -> list[SessionMark]:
+        return [mark for mark in self._t.values() if mark.changed_at >= since]
+
+
 class MemoryReceiptRepository:
     def __init__(self, table: Overlay[tuple[str, str], Receipt]) -> None:
         self._t = table
@@ -715,6 +749,7 @@ class MemoryUnitOfWork:
         self.transfers = MemoryTransferRepository(self._table(state.transfers), accounts)
         self.entries = MemoryEntryRepository(self._table(state.entries))
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
+        self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))
         self.outbox = MemoryOutboxRepository(self._table(state.outbox))
 
@@ -776,6 +811,7 @@ def build_in_memory(
         renderer=PlainRenderer(),
         notifier=notifier or MemoryNotifier(),
         secret_box=MemorySecretBox(key),
+        session_feed=LocalSessionFeed(),
         currencies=currencies,
         policy=policy,
     )

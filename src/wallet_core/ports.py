@@ -12,6 +12,7 @@ from wallet_core.journal import LedgerWrite, Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
 from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
 from wallet_core.records import Notification, RefreshToken
+from wallet_core.sessions import SessionMark
 from wallet_core.snapshots import (
     CashOutAttempt,
     ProviderDeposit,
@@ -59,6 +60,8 @@ class AccessClaims:
     is_staff: bool
     token_id: str
     expires_at: datetime
+    #: The user's session generation when the token was issued (see ``wallet_core.sessions``).
+    session_generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,9 @@ class IssuedAccessToken:
 
 
 class TokenIssuer(Protocol):
-    def issue_access(self, user: User, now: datetime) -> IssuedAccessToken: ...
+    def issue_access(
+        self, user: User, now: datetime, session_generation: int = 0
+    ) -> IssuedAccessToken: ...
 
     def verify_access(self, token: str, now: datetime) -> AccessClaims:
         """Raise ``NotAuthenticated`` on anything but a valid, unexpired access token."""
@@ -102,6 +107,10 @@ class UserRepository(Protocol):
     async def update(self, user: User) -> None: ...
 
     async def get(self, user_id: UUID) -> User | None: ...
+
+    async def lock(self, user_id: UUID) -> User | None:
+        """Load and lock the user for the rest of the unit of work (read-modify-write)."""
+        ...
 
     async def find_by_login(self, login: str) -> User | None:
         """By email or username, case-insensitively."""
@@ -207,6 +216,26 @@ class RefreshTokenRepository(Protocol):
     async def revoke_all_of(self, user_id: UUID, at: datetime) -> None: ...
 
 
+class SessionMarkRepository(Protocol):
+    async def advance(self, user_id: UUID, at: datetime) -> SessionMark:
+        """Advance the user's session generation by one (the first advance gives 1)."""
+        ...
+
+    async def get(self, user_id: UUID) -> SessionMark | None:
+        """None: the generation never advanced (it is 0)."""
+        ...
+
+    async def changed_since(self, since: datetime) -> list[SessionMark]: ...
+
+
+class SessionFeed(Protocol):
+    """Tells every other API process about a new session mark at once."""
+
+    async def publish(self, mark: SessionMark) -> None:
+        """Best effort, never raises: the database poll delivers whatever a feed loses."""
+        ...
+
+
 class ReceiptRepository(Protocol):
     """Idempotency receipts. A claim lives only inside the unit of work that makes it: a second
     request with the key waits for it or finds its outcome; a rollback leaves nothing behind."""
@@ -268,6 +297,9 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def session_marks(self) -> SessionMarkRepository: ...
 
     @property
     def receipts(self) -> ReceiptRepository: ...

@@ -5,6 +5,7 @@ are counts, not timings: they hold on any machine."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +56,7 @@ async def wire(
         REDIS_URL=f"redis://127.0.0.1:{redis.port}/{redis_db}",
     )
     container = build(settings, notifier=MemoryNotifier())
+    container.start()  # session revocation marks arrive by Redis: no database read per request
     app = create_app(settings, container, run_background_jobs=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -74,6 +76,16 @@ def assert_within_budget(postgres: Counts, redis: Counts) -> None:
     assert redis.round_trips <= REDIS_ROUND_TRIPS, _explain(redis)
 
 
+async def _fresh_session_marks(wire: Wire) -> None:
+    """Until this process trusts its session marks (the Redis subscription confirmed them)."""
+    core = wire.api.container.core
+    for _ in range(100):
+        if core.sessions.marks.is_fresh(core.ctx.clock.now()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the session marks never became fresh")
+
+
 async def _pair(wire: Wire, sender: object, recipient: object) -> tuple[str, str]:
     created = await wire.client.post(
         "/api/v1/wallet/transactions",
@@ -89,6 +101,7 @@ async def test_a_transfer_and_its_accept_each_cost_two_round_trips_and_one_commi
 ) -> None:
     alice, bob = await wire.api.person(), await wire.api.person()
     await wire.api.fund(alice, "100.00")
+    await _fresh_session_marks(wire)
     # Warm up: connections open, statements prepared, composite types known.
     warm_id, _ = await _pair(wire, alice, bob)
     accepted = await wire.client.post(

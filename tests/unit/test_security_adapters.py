@@ -290,11 +290,26 @@ def test_jwt_missing_claim_fails(issuer: JwtTokenIssuer, claim: str) -> None:
         {"exp": True},
         {"exp": 1e300},
         {"iat": "now"},
+        {"session_generation": "1"},
+        {"session_generation": True},
+        {"session_generation": -1},
+        {"session_generation": 1.5},
     ],
 )
 def test_jwt_malformed_claims_fail(issuer: JwtTokenIssuer, overrides: dict[str, Any]) -> None:
     with pytest.raises(NotAuthenticated):
         issuer.verify_access(forge(claims(**overrides)), NOW)
+
+
+def test_jwt_carries_the_session_generation(issuer: JwtTokenIssuer) -> None:
+    token = issuer.issue_access(make_user(), NOW, session_generation=7).token
+    assert payload_of(token)["session_generation"] == 7
+    assert issuer.verify_access(token, NOW).session_generation == 7
+
+
+def test_jwt_from_before_session_generations_is_generation_zero(issuer: JwtTokenIssuer) -> None:
+    assert "session_generation" not in claims()
+    assert issuer.verify_access(forge(claims()), NOW).session_generation == 0
 
 
 def test_jwt_other_issuer_fails(issuer: JwtTokenIssuer) -> None:

@@ -83,7 +83,9 @@ class JwtTokenIssuer:
         #: rest of authentication. Times (expiry, not-before) are checked on every request.
         self._verified: dict[str, Mapping[str, Any]] = {}
 
-    def issue_access(self, user: User, now: datetime) -> IssuedAccessToken:
+    def issue_access(
+        self, user: User, now: datetime, session_generation: int = 0
+    ) -> IssuedAccessToken:
         issued_at = int(now.timestamp())
         claims: dict[str, Any] = {
             "sub": str(user.id),
@@ -95,6 +97,7 @@ class JwtTokenIssuer:
             "type": _ACCESS,
             "is_staff": user.is_staff,
             "email": user.email,
+            "session_generation": session_generation,
         }
         token = jwt.encode(
             claims, self._signing_key, algorithm=self._algorithm, headers={"kid": self._kid}
@@ -168,6 +171,10 @@ class JwtTokenIssuer:
             isinstance(email, str) and isinstance(is_staff, bool) and isinstance(token_id, str)
         ):
             raise NotAuthenticated("The access token has malformed claims.")
+        # Tokens minted before session generations existed have none: generation 0.
+        generation = payload.get("session_generation", 0)
+        if not (isinstance(generation, int) and not isinstance(generation, bool)) or generation < 0:
+            raise NotAuthenticated("The access token has a malformed session generation.")
         try:
             user_id = UUID(payload["sub"])
         except (ValueError, TypeError, AttributeError) as exc:
@@ -178,4 +185,5 @@ class JwtTokenIssuer:
             is_staff=is_staff,
             token_id=token_id,
             expires_at=datetime.fromtimestamp(expires, UTC),
+            session_generation=generation,
         )

@@ -211,6 +211,18 @@ class RefreshTokenRecord(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class SessionMarkRecord(Base):
+    """A user's session generation; rows exist only for users whose sessions were ever ended."""
+
+    __tablename__ = "session_marks"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (CheckConstraint("generation > 0", name="generation_positive"),)
+
+
 class IdempotencyKeyRecord(Base):
     """An idempotency key and its receipt (the first request's sealed outcome). Written in the
     same transaction as the change it describes, so a key is never left claimed by a request

@@ -43,6 +43,7 @@ from adapters.sql.records import (
     UserRecord,
 )
 from adapters.sql.session import Session
+from adapters.sql.session_marks import SqlSessionMarkRepository
 from wallet_core.errors import AlreadyExists
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
@@ -78,6 +79,7 @@ outbox_t = OutboxRecord.__table__
 # per-call construction and cache-key work on the hot path (see docs/performance.md).
 _USER_INSERT = users_t.insert()
 _USER_BY_ID = select(users_t).where(users_t.c.id == bindparam("id"))
+_USER_LOCK = _USER_BY_ID.with_for_update()
 _USER_BY_LOGIN = (
     select(users_t)
     .where(
@@ -198,6 +200,9 @@ class SqlUserRepository(_Repository):
 
     async def get(self, user_id: UUID) -> User | None:
         return await self._one(_USER_BY_ID, {"id": user_id})
+
+    async def lock(self, user_id: UUID) -> User | None:
+        return await self._one(_USER_LOCK, {"id": user_id})
 
     async def find_by_login(self, login: str) -> User | None:
         return await self._one(_USER_BY_LOGIN, {"login": login.lower()})
@@ -720,5 +725,6 @@ class SqlUnitOfWork:
         self.transfers = SqlTransferRepository(self.session)
         self.entries = SqlEntryRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
+        self.session_marks = SqlSessionMarkRepository(self.session)
         self.receipts = SqlReceiptRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)

@@ -57,6 +57,7 @@ def create_app(
         if tracing is not None and owned:
             tracing.instrument_engine(current.storage.engine)
         app.state.container = current
+        current.start()
         jobs = None
         if background:
             jobs = EmbeddedJobs(

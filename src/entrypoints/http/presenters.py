@@ -5,6 +5,7 @@ from __future__ import annotations
 from entrypoints.http.schemas import (
     Owner,
     PartyResponse,
+    StaffUserResponse,
     TransactionResponse,
     UserResponse,
     WalletResponse,
@@ -26,6 +27,21 @@ def user_body(user: User) -> UserResponse:
         date_of_birth=user.date_of_birth,
         is_staff=user.is_staff,
         created_at=user.created_at,
+    )
+
+
+def staff_user_body(user: User) -> StaffUserResponse:
+    return StaffUserResponse(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        phone_number=user.phone_number,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        date_of_birth=user.date_of_birth,
+        is_staff=user.is_staff,
+        created_at=user.created_at,
+        is_active=user.is_active,
     )
 
 

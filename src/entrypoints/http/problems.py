@@ -214,8 +214,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 _MEANINGS = {
     400: "Malformed JSON, wrong types, missing or unknown fields, or bad query parameters "
     "(`validation_error`, `idempotency_key_missing`, `idempotency_key_invalid`).",
-    401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_credentials`, "
-    "`token_revoked`), or a bad webhook signature (`invalid_signature`, `stale_signature`).",
+    401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_credentials`), "
+    "a revoked token or one from a session that has ended (`token_revoked`: the user was "
+    "deactivated, changed their password or lost the staff role), or a bad webhook signature "
+    "(`invalid_signature`, `stale_signature`).",
     403: "Authenticated but not allowed (`forbidden`, `wallet_frozen`), or a webhook source IP "
     "that is not allowed (`ip_not_allowed`).",
     404: "Not found, or not yours (`not_found`).",

@@ -88,6 +88,20 @@ class UserResponse(msgspec.Struct):
     created_at: datetime
 
 
+class StaffUserResponse(UserResponse):
+    """A user's profile as staff see it."""
+
+    is_active: bool
+
+
+class AccessUpdate(Strict):
+    """Staff only. Absent fields stay as they are; deactivating a user or taking their staff
+    role ends all their sessions."""
+
+    is_active: bool | UnsetType = UNSET
+    is_staff: bool | UnsetType = UNSET
+
+
 # Wallets ----------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from wallet_core.errors import (
@@ -20,6 +20,8 @@ from wallet_core.ports import PasswordHasher, TokenIssuer, UnitOfWork
 from wallet_core.queries import Page, UserQuery, paginate, sort_key_for, user_sort_value
 from wallet_core.records import RefreshToken
 from wallet_core.services.context import Actor, Context
+from wallet_core.services.sessions import SessionService, end_sessions, generation_of
+from wallet_core.sessions import SessionMark
 from wallet_core.users import (
     User,
     check_password,
@@ -68,16 +70,30 @@ def _digest(token: str) -> str:
 
 
 class AuthService:
-    def __init__(self, ctx: Context, hasher: PasswordHasher, tokens: TokenIssuer) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        sessions: SessionService,
+    ) -> None:
         self._ctx = ctx
         self._hasher = hasher
         self._tokens = tokens
+        self._sessions = sessions
 
     # Identity -----------------------------------------------------------------------------------
 
     def authenticate(self, access_token: str) -> Actor:
+        """A valid access token whose session this process does not know to have ended (no I/O;
+        follow with ``confirm``, which checks the database when the in-process marks may lag)."""
         claims = self._tokens.verify_access(access_token, self._ctx.clock.now())
-        return Actor(claims.user_id, claims.is_staff, claims.email)
+        self._sessions.check(claims.user_id, claims.session_generation)
+        return Actor(claims.user_id, claims.is_staff, claims.email, claims.session_generation)
+
+    async def confirm(self, actor: Actor) -> None:
+        """Raise ``TokenRevoked`` if the actor's session has ended, in any process."""
+        await self._sessions.confirm(actor)
 
     async def register(self, form: Registration) -> tuple[User, Account]:
         email = normalize_email(form.email)
@@ -126,47 +142,51 @@ class AuthService:
         """Same answer, in about the same time, for an unknown user and a wrong password."""
         lookup = login.strip().lower()
 
-        async def find(uow: UnitOfWork) -> User | None:
-            return await uow.users.find_by_login(lookup)
+        async def find(uow: UnitOfWork) -> tuple[User, int] | None:
+            user = await uow.users.find_by_login(lookup)
+            return None if user is None else (user, await generation_of(uow, user.id))
 
-        user = await self._ctx.storage.run_read(find) if lookup else None
-        if user is None:
+        found = await self._ctx.storage.run_read(find) if lookup else None
+        if found is None:
             await self._hasher.burn(password)
             raise InvalidCredentials()
+        # The generation was read with the password hash it goes with: if the password changes
+        # while this login verifies the old one, the token it gets is already stale.
+        user, generation = found
         if not await self._hasher.verify(user.password_hash, password) or not user.is_active:
             raise InvalidCredentials()
-        return await self._issue(user, family_id=None)
+        return await self._issue(user, family_id=None, generation=generation)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = self._ctx.clock.now()
 
-        async def work(uow: UnitOfWork) -> tuple[User | None, RefreshToken | None, bool]:
+        async def work(uow: UnitOfWork) -> tuple[User | None, RefreshToken | None, bool, int]:
             token = await uow.refresh_tokens.lock_by_digest(_digest(refresh_token))
             if token is None:
-                return None, None, False
+                return None, None, False, 0
             if token.revoked_at is not None:
-                return None, token, False
+                return None, token, False, 0
             if token.rotated_at is not None:
                 # A rotated token came back: it was stolen or replayed. Kill the whole family.
                 await uow.refresh_tokens.revoke_family(token.family_id, now)
-                return None, token, True
+                return None, token, True, 0
             if token.expires_at <= now:
-                return None, token, False
+                return None, token, False, 0
             user = await uow.users.get(token.user_id)
             if user is None or not user.is_active:
                 await uow.refresh_tokens.revoke_family(token.family_id, now)
-                return None, token, False
+                return None, token, False, 0
             await uow.refresh_tokens.mark_rotated(token.id, now)
-            return user, token, False
+            return user, token, False, await generation_of(uow, user.id)
 
-        user, token, reused = await self._ctx.storage.run(work)
+        user, token, reused, generation = await self._ctx.storage.run(work)
         if token is None:
             raise NotAuthenticated("The refresh token is not valid.")
         if reused or token.revoked_at is not None:
             raise TokenRevoked("This refresh token was revoked.")
         if user is None:
             raise NotAuthenticated("The refresh token has expired.")
-        return await self._issue(user, family_id=token.family_id)
+        return await self._issue(user, family_id=token.family_id, generation=generation)
 
     async def logout(self, actor: Actor, refresh_token: str) -> None:
         """Revoke the token's family. Unknown tokens, or other users' tokens, change nothing."""
@@ -179,7 +199,7 @@ class AuthService:
 
         await self._ctx.storage.run(work)
 
-    async def _issue(self, user: User, family_id: UUID | None) -> TokenPair:
+    async def _issue(self, user: User, family_id: UUID | None, generation: int) -> TokenPair:
         now = self._ctx.clock.now()
         secret = "rt_" + secrets.token_urlsafe(32)
         token = RefreshToken(
@@ -195,7 +215,7 @@ class AuthService:
             await uow.refresh_tokens.add(token)
 
         await self._ctx.storage.run(work)
-        access = self._tokens.issue_access(user, now)
+        access = self._tokens.issue_access(user, now, generation)
         return TokenPair(access.token, secret, access.expires_in)
 
     # Profiles -----------------------------------------------------------------------------------
@@ -231,30 +251,22 @@ class AuthService:
                 "The date of birth cannot be in the future.",
                 [FieldError("date_of_birth", "in the future")],
             )
-        updated = replace(
-            user,
-            first_name=(
-                changes.first_name.strip() if changes.first_name is not None else user.first_name
-            ),
-            last_name=changes.last_name.strip()
-            if changes.last_name is not None
-            else user.last_name,
-            date_of_birth=(
-                None
-                if changes.clear_date_of_birth
-                else (changes.date_of_birth or user.date_of_birth)
-            ),
-            password_hash=new_hash or user.password_hash,
-            updated_at=now,
-        )
 
-        async def work(uow: UnitOfWork) -> None:
+        async def work(uow: UnitOfWork) -> tuple[User, SessionMark | None]:
+            # Re-read under a lock: a staff change made meanwhile (deactivation) must not be
+            # overwritten by this profile change.
+            current = await uow.users.lock(actor.user_id)
+            if current is None or not current.is_active:
+                raise NotAuthenticated("The user of this token no longer exists or is inactive.")
+            updated = _with_profile_changes(current, changes, new_hash, now)
             await uow.users.update(updated)
-            if new_hash is not None:
-                # A new password ends every session that knew the old one.
-                await uow.refresh_tokens.revoke_all_of(user.id, now)
+            # A new password ends every session that knew the old one, this one included.
+            mark = await end_sessions(uow, user.id, now) if new_hash is not None else None
+            return updated, mark
 
-        await self._ctx.storage.run(work)
+        updated, mark = await self._ctx.storage.run(work)
+        if mark is not None:
+            await self._sessions.announce(mark)
         return updated
 
     async def list_users(self, actor: Actor, query: UserQuery) -> Page[User]:
@@ -268,3 +280,19 @@ class AuthService:
         rows, count = await self._ctx.storage.run_read(work)
         key = sort_key_for(user_sort_value, query.ordering, lambda u: u.id)
         return paginate(rows, query.page, count, query.ordering, key)
+
+
+def _with_profile_changes(
+    user: User, changes: ProfileChanges, new_hash: str | None, now: datetime
+) -> User:
+    first_name, last_name = changes.first_name, changes.last_name
+    return replace(
+        user,
+        first_name=first_name.strip() if first_name is not None else user.first_name,
+        last_name=last_name.strip() if last_name is not None else user.last_name,
+        date_of_birth=(
+            None if changes.clear_date_of_birth else (changes.date_of_birth or user.date_of_birth)
+        ),
+        password_hash=new_hash or user.password_hash,
+        updated_at=now,
+    )

@@ -17,11 +17,18 @@ from wallet_core.ports import Clock, IdGenerator, Ledger, MovementCounter, Secre
 class Policy:
     transfer_expiry: timedelta = timedelta(hours=24)
     cashout_expiry: timedelta = timedelta(minutes=30)
+    access_token_ttl: timedelta = timedelta(minutes=30)
     refresh_token_ttl: timedelta = timedelta(days=1)
     idempotency_ttl: timedelta = timedelta(hours=24)
     max_code_attempts: int = 5
     withdrawal_code_length: int = 10
     default_currency: str = "USD"
+
+    @property
+    def session_retention(self) -> timedelta:
+        """How long a session mark matters: until every token issued before it has expired
+        (plus a margin for a login racing the change and for clock skew)."""
+        return self.access_token_ttl + timedelta(minutes=2)
 
 
 class Uncounted:
@@ -51,6 +58,7 @@ class Actor:
     user_id: UUID
     is_staff: bool = False
     email: str = ""
+    session_generation: int = 0
 
     def require_staff(self) -> None:
         if not self.is_staff:

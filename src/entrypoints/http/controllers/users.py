@@ -1,18 +1,25 @@
-"""``/users``: the caller's profile, and the staff list."""
+"""``/users``: the caller's profile; for staff, the list and anyone's account."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, get, patch
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import UNSET
 
-from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.context import ActorDep, ContainerDep, staff_or_not_found
 from entrypoints.http.pagination import links
-from entrypoints.http.presenters import user_body
+from entrypoints.http.presenters import staff_user_body, user_body
 from entrypoints.http.problems import responses_for
-from entrypoints.http.schemas import ProfileUpdate, UserPage, UserResponse
+from entrypoints.http.schemas import (
+    AccessUpdate,
+    ProfileUpdate,
+    StaffUserResponse,
+    UserPage,
+    UserResponse,
+)
 from wallet_core.queries import (
     DEFAULT_USER_ORDERING,
     USER_ORDERINGS,
@@ -22,6 +29,7 @@ from wallet_core.queries import (
     parse_ordering,
 )
 from wallet_core.services.auth import ProfileChanges
+from wallet_core.services.users import AccessChanges
 
 
 class UsersController(Controller):
@@ -36,7 +44,9 @@ class UsersController(Controller):
         "/me",
         summary="Change your names, date of birth or password",
         description="A new `password` needs the right `current_password` (else 400); a weak "
-        "one is 422 `weak_password`. A password change revokes all your refresh tokens.",
+        "one is 422 `weak_password`. A password change ends all your sessions, this one "
+        "included: every access token issued before it is refused (401 `token_revoked`) and "
+        "every refresh token revoked; sign in again with the new password.",
         operation_id="updateMe",
         responses=responses_for(400, 401, 413, 422, 429),
     )
@@ -86,3 +96,42 @@ class UsersController(Controller):
             results=[user_body(u) for u in result.items],
             **links(request, result),  # type: ignore[arg-type]
         )
+
+    @get(
+        "/{user_id:uuid}",
+        summary="A user's account (staff only)",
+        description="The profile plus `is_active`. To anyone but staff every id answers 404 "
+        "`not_found`, as if no such user existed.",
+        operation_id="getUser",
+        guards=[staff_or_not_found],
+        responses=responses_for(400, 401, 404, 429),
+    )
+    async def get_user(
+        self, user_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
+    ) -> StaffUserResponse:
+        return staff_user_body(await container.core.users.get(actor, user_id))
+
+    @patch(
+        "/{user_id:uuid}",
+        summary="Activate or deactivate a user, grant or take the staff role (staff only)",
+        description="Absent fields are left alone. Deactivating a user, or taking their staff "
+        "role, ends all their sessions at once: their access tokens are refused (401 "
+        "`token_revoked`) by every API process within a second and all their refresh tokens "
+        "are revoked. Reactivating does not revive them. Staff cannot deactivate themselves or "
+        "drop their own staff role (403 `forbidden`). To anyone but staff every id answers 404.",
+        operation_id="updateUser",
+        guards=[staff_or_not_found],
+        responses=responses_for(400, 401, 403, 404, 413, 429),
+    )
+    async def update_user(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[AccessUpdate],
+        actor: ActorDep,
+        container: ContainerDep,
+    ) -> StaffUserResponse:
+        changes = AccessChanges(
+            is_active=None if data.is_active is UNSET else data.is_active,
+            is_staff=None if data.is_staff is UNSET else data.is_staff,
+        )
+        return staff_user_body(await container.core.users.update_access(actor, user_id, changes))
