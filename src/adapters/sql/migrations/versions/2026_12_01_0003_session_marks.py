@@ -1,7 +1,7 @@
 """Session marks: a per-user session generation, so ending a user's sessions refuses their
 access tokens everywhere.
 
-Revision ID: 0002_session_marks
+Revision ID: 0003
 Revises: 0001
 Create Date: 2026-12-01 09:00:00
 """
@@ -13,7 +13,7 @@ import advanced_alchemy.types.guid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_session_marks"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
