@@ -68,7 +68,8 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
-def server_env(url: str) -> dict[str, str]:
+def server_env(url: str, workers: int = 1) -> dict[str, str]:
+    """The production server's environment (``workers`` is the serve command's, not here)."""
     return {
         **os.environ,
         "ENV": "production",
