@@ -1,6 +1,6 @@
 """Where an API worker spends its time under the transfer load: a py-spy profile, summarised.
 
-    uv run --with py-spy python bench/profile.py [--seconds 15] [--clients 32] [--top 10]
+    uv run --with py-spy python bench/profile_worker.py [--seconds 15] [--clients 32] [--top 10]
 
 Seeds a database of its own (like ``run.py --quick``), starts the production server with
 ``--workers`` processes, drives transfer create + accept pairs between random users, and samples
@@ -38,19 +38,20 @@ _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def _where(file: str) -> str:
-    """The library or our layer a file belongs to."""
-    if "site-packages/" in file:
-        return file.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    for layer in ("wallet_core", "adapters", "entrypoints"):
-        if f"/{layer}/" in file or file.startswith(f"{layer}/"):
-            return layer
-    if "/lib/python" in file:
-        return "stdlib " + file.rsplit("/", 1)[-1].removesuffix(".py")
-    return file.rsplit("/", 1)[-1]
+    """The library, standard module or layer of ours a frame's file belongs to (py-spy names
+    files relative to their ``sys.path`` entry)."""
+    first = file.split("/", 1)[0]
+    return first.removesuffix(".py") or "?"
+
+
+#: The event loop's own frames: every stack under them starts with these, so they are left out.
+LOOP = "Handle._run"
 
 
 def summarise(raw: str, top: int) -> dict[str, list[tuple[str, float]]]:
-    """Collapsed stacks (``frame;frame;... count``) -> inclusive, self and per-library shares."""
+    """Collapsed stacks (``frame;frame;... count``) -> inclusive, self and per-library shares of
+    all samples. Frames up to the event loop's callback are cut off; samples outside any
+    callback count as ``(event loop)``."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     places: Counter[str] = Counter()
@@ -61,11 +62,16 @@ def summarise(raw: str, top: int) -> dict[str, list[tuple[str, float]]]:
             continue
         count = int(count_text)
         total += count
+        frames = [f.strip() for f in stack.split(";")]
+        cut = next((i for i, f in enumerate(frames) if f.startswith(LOOP + " ")), None)
+        if cut is None:
+            own["(event loop)"] += count
+            continue
         names = []
-        for frame in stack.split(";"):
-            match = _FRAME.match(frame.strip())
+        for frame in frames[cut + 1 :] or [frames[cut]]:
+            match = _FRAME.match(frame)
             function, file = (match["function"], match["file"]) if match else (frame, "")
-            names.append((f"{function} ({_short(file)})", _where(file)))
+            names.append((f"{function} ({file})", _where(file)))
         for name in {n for n, _ in names}:
             inclusive[name] += count
         for place in {p for _, p in names}:
@@ -73,13 +79,6 @@ def summarise(raw: str, top: int) -> dict[str, list[tuple[str, float]]]:
         own[names[-1][0]] += count
     share = lambda c: [(k, v / total) for k, v in c.most_common(top)]  # noqa: E731
     return {"inclusive": share(inclusive), "self": share(own), "libraries": share(places)}
-
-
-def _short(file: str) -> str:
-    for marker in ("site-packages/", "/src/", "/lib/python3.11/"):
-        if marker in file:
-            return file.split(marker, 1)[1]
-    return file
 
 
 def main() -> None:
@@ -129,6 +128,8 @@ def main() -> None:
     text = raw.read_text()
     if args.raw:
         args.raw.write_text(text)
+    samples = sum(int(line.rpartition(" ")[2]) for line in text.splitlines() if line.strip())
+    print(f"{samples} samples of one worker over {args.seconds}s")
     for part, rows in summarise(text, args.top).items():
         print(f"\n{part} (share of samples):")
         for label, value in rows:
