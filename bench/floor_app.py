@@ -25,6 +25,7 @@ import asyncpg
 import jwt
 import msgspec
 from litestar import Litestar, Request, Response, post
+from litestar.params import FromPath
 from uuid_utils.compat import uuid7
 
 from statements import CAPTURE_AMOUNT, CAPTURE_KEYS, Capture, Template, load
@@ -221,7 +222,7 @@ def create() -> Litestar:
         return await floor.create_transfer(request)
 
     @post("/api/v1/wallet/transactions/{transfer_id:uuid}/action")
-    async def act(request: Request[Any, Any, Any], transfer_id: UUID) -> Response[bytes]:
+    async def act(request: Request[Any, Any, Any], transfer_id: FromPath[UUID]) -> Response[bytes]:
         return await floor.act(request, transfer_id)
 
     return Litestar(

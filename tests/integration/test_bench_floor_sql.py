@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -104,3 +105,68 @@ async def test_the_replayed_pairs_move_money_like_the_service(
     finally:
         await container.close()
     assert audit.ok, audit.problems
+
+
+async def test_the_floor_app_moves_money_with_the_captured_statements(
+    seeded: tuple[str, dict[str, object]],
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from litestar.testing import AsyncTestClient
+
+    import floor_app
+
+    url, data = seeded
+    captured = await statements.capture(url, redis_url, SECRET_KEY, data)
+    statements.dump(captured, tmp_path / "capture.json")
+    monkeypatch.setenv("FLOOR_CAPTURE", str(tmp_path / "capture.json"))
+    monkeypatch.setenv("FLOOR_DSN", dsn(url))
+    monkeypatch.setenv("FLOOR_SECRET_KEY", SECRET_KEY)
+    people = data["users"]
+    assert isinstance(people, list)
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        before = await _books(conn)
+        async with AsyncTestClient(app=floor_app.create()) as client:
+            for sender, recipient in [(2, 3), (3, 4), (4, 2), (2, 3)]:
+                created = await client.post(
+                    "/api/v1/wallet/transactions",
+                    json={
+                        "type": "transfer",
+                        "amount": "0.25",
+                        "recipient": people[recipient]["wallet_id"],
+                    },
+                    headers={"Authorization": f"Bearer {people[sender]['token']}"},
+                )
+                assert created.status_code == 201, created.text
+                accepted = await client.post(
+                    f"/api/v1/wallet/transactions/{created.json()['id']}/action",
+                    json={"action": "accept"},
+                    headers={"Authorization": f"Bearer {people[recipient]['token']}"},
+                )
+                assert accepted.status_code == 200, accepted.text
+            stranger = await client.post(
+                f"/api/v1/wallet/transactions/{created.json()['id']}/action",
+                json={"action": "accept"},
+                headers={"Authorization": f"Bearer {people[sender]['token']}"},
+            )
+            assert stranger.status_code == 404  # only the recipient accepts
+        after = await _books(conn)
+        balances = {
+            r["owner_id"]: r["balance"]
+            for r in await conn.fetch(
+                "SELECT owner_id, credits_posted - debits_posted AS balance FROM accounts"
+                " WHERE kind = 'wallet'"
+            )
+        }
+    finally:
+        await conn.close()
+    assert after["completed"] == before["completed"] + 4
+    assert after["receipts"] == before["receipts"] + 8
+    assert after["posted"] == 0 and after["pending"] == 0 and after["waiting"] == 0
+    assert after["wallets"] == before["wallets"]
+    funded = 100_000_00
+    ids = [uuid.UUID(people[i]["id"]) for i in (2, 3, 4)]
+    # 2 sent 0.25 twice and got 0.25; 3 got two and sent one; 4 got one and sent one.
+    assert [balances[i] - funded for i in ids] == [-25, 25, 0]
