@@ -83,6 +83,10 @@ def summary(f: dict[str, Any]) -> str:
         lines.append(
             f"  {name:<28} {_show(name, value):>10}  {target:<8} {'met' if met else 'MISSED'}"
         )
+    errors = f.get("errors") or {}
+    if errors:
+        lines.append("errors (a scenario with errors is not comparable):")
+        lines += [f"  {name:<46} {count:>6}" for name, count in errors.items()]
     cpu = f.get("cpu_ms_per_pair") or {}
     if cpu:
         lines.append("CPU per pair (ms):")

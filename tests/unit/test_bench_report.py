@@ -68,3 +68,9 @@ def test_the_spread_is_min_median_max_of_each_figure(values: list[float]) -> Non
     ratio_low, _, ratio_high = report.spread(runs)["pairs_vs_tpcb"]
     assert ratio_low == pytest.approx(min(values) / 1000)
     assert ratio_high == pytest.approx(max(values) / 1000)
+
+
+def test_a_run_with_errors_says_so() -> None:
+    assert "errors" not in report.summary(FIGURES)
+    shown = report.summary({**FIGURES, "errors": {"8 floor app: create + accept": 3}})
+    assert "not comparable" in shown and "8 floor app" in shown
