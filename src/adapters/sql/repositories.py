@@ -41,6 +41,7 @@ from adapters.sql.records import (
     RefreshTokenRecord,
     TransferRecord,
     UserRecord,
+    table_of,
 )
 from adapters.sql.session import Session
 from adapters.sql.session_marks import SqlSessionMarkRepository
@@ -67,13 +68,13 @@ from wallet_core.queries import (
 from wallet_core.records import Notification, RefreshToken
 from wallet_core.users import User
 
-users_t = UserRecord.__table__
-accounts_t = AccountRecord.__table__
-transfers_t = TransferRecord.__table__
-entries_t = EntryRecord.__table__
-tokens_t = RefreshTokenRecord.__table__
-idem_t = IdempotencyKeyRecord.__table__
-outbox_t = OutboxRecord.__table__
+users_t = table_of(UserRecord)
+accounts_t = table_of(AccountRecord)
+transfers_t = table_of(TransferRecord)
+entries_t = table_of(EntryRecord)
+tokens_t = table_of(RefreshTokenRecord)
+idem_t = table_of(IdempotencyKeyRecord)
+outbox_t = table_of(OutboxRecord)
 
 # Statements built once: executing a prebuilt statement with parameters skips SQLAlchemy's
 # per-call construction and cache-key work on the hot path (see docs/performance.md).

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.types import Middleware
 
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.allow import OptionsAllow
@@ -93,13 +94,14 @@ def create_app(
         ],
     )
     allow_header = OptionsAllow()
+    traced: list[Middleware] = [tracing.asgi_middleware(), RouteSpanMiddleware] if tracing else []
     app = Litestar(
         route_handlers=[api, HealthController, metrics_endpoint],
         dependencies={"container": Provide(provide_container)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            *([tracing.asgi_middleware(), RouteSpanMiddleware] if tracing else []),
+            *traced,
             DefineMiddleware(
                 RequestContextMiddleware,
                 metrics=metrics,

@@ -73,6 +73,7 @@ async def worker_main(
     tasks = register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
     exporter = None
     if settings.worker_metrics_port is not None:
+        assert metrics.registry is not None
         exporter, _ = start_http_server(
             settings.worker_metrics_port,
             addr=settings.worker_metrics_host,

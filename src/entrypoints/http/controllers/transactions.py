@@ -146,7 +146,7 @@ class TransactionsController(Controller):
             TransactionPage(
                 count=result.count,
                 results=[transaction_body(t, core.ctx.currencies) for t in result.items],
-                **links(request, result),  # type: ignore[arg-type]
+                **links(request, result),
             )
         )
         await core.ctx.list_cache.store(cache_key, body)
@@ -214,7 +214,7 @@ class TransactionsController(Controller):
                 return 201, withdrawal_body(result.transfer, result.withdrawal_code, currencies)
             return 201, transaction_body(result, currencies)
 
-        return await run_idempotent(
+        return await run_idempotent(  # type: ignore[misc]  # T is Transfer | CashOut
             request,
             container.secret_box,
             scope=f"user:{actor.user_id}:create-transaction",

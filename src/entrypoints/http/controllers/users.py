@@ -56,7 +56,7 @@ class UsersController(Controller):
         changes = ProfileChanges(
             first_name=None if data.first_name is UNSET else data.first_name,
             last_name=None if data.last_name is UNSET else data.last_name,
-            date_of_birth=None if data.date_of_birth in (UNSET, None) else data.date_of_birth,  # type: ignore[arg-type]
+            date_of_birth=None if data.date_of_birth in (UNSET, None) else data.date_of_birth,
             clear_date_of_birth=data.date_of_birth is None,
             password=None if data.password is UNSET else data.password,
             current_password=None if data.current_password is UNSET else data.current_password,
@@ -94,7 +94,7 @@ class UsersController(Controller):
         return UserPage(
             count=result.count,
             results=[user_body(u) for u in result.items],
-            **links(request, result),  # type: ignore[arg-type]
+            **links(request, result),
         )
 
     @get(

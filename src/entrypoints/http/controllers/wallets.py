@@ -72,7 +72,7 @@ class WalletsController(Controller):
         return WalletPage(
             count=result.count,
             results=[wallet_body(w, currencies) for w in result.items],
-            **links(request, result),  # type: ignore[arg-type]
+            **links(request, result),
         )
 
     @post(

@@ -107,7 +107,7 @@ class WebhooksController(Controller):
 
         def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
             transfer = outcome.transfer
-            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)
+            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)  # type: ignore[arg-type]
 
         return await run_idempotent(
             request,
