@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# Appended, not inserted: tests/ and bench/ both have a servers module.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 import floor_sql
 from statements import CAPTURE_KEYS, Capture, Statement, Template, dump, load

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# Appended, not inserted: tests/ and bench/ both have a servers module.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 import report
 

@@ -18,7 +18,8 @@ from databases import create_database, drop_database
 from entrypoints.bootstrap import build
 from entrypoints.settings import load_settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# Appended, not inserted: tests/ and bench/ both have a servers module.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 import floor_sql
 import statements
