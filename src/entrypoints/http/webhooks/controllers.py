@@ -6,7 +6,6 @@ guard, which runs before the framework parses the body — then the body itself 
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import msgspec
@@ -31,7 +30,8 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 
 
 async def _authenticate(connection: Connection, source: str) -> None:
-    settings = container_of(connection.scope).settings
+    container = container_of(connection.scope)
+    settings = container.settings
     if source == "paysend":
         allowlist, secrets = settings.paysend_ip_allowlist, settings.paysend_webhook_secrets
     else:
@@ -42,7 +42,11 @@ async def _authenticate(connection: Connection, source: str) -> None:
     assert isinstance(connection, Request)
     body = await connection.body()
     verify_signature(
-        body, connection.headers, secrets, time.time(), settings.webhook_tolerance_seconds
+        body,
+        connection.headers,
+        secrets,
+        container.clock.now().timestamp(),
+        settings.webhook_tolerance_seconds,
     )
 
 
