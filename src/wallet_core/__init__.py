@@ -26,20 +26,27 @@ if TYPE_CHECKING:
 
 __all__ = ["Actor", "DomainError", "Registration", "WalletCore", "build_in_memory"]
 
-_HOMES = {
-    "Actor": "wallet_core.services.context",
-    "DomainError": "wallet_core.errors",
-    "Registration": "wallet_core.services.auth",
-    "WalletCore": "wallet_core.core",
-    "build_in_memory": "wallet_core.memory",
-}
-
 
 def __getattr__(name: str) -> Any:
     """Imported on first use, so ``import wallet_core.ledger`` stays as cheap as it was."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'wallet_core' has no attribute {name!r}")
-    import importlib
+    if name == "build_in_memory":
+        from wallet_core.memory import build_in_memory
 
-    return getattr(importlib.import_module(home), name)
+        return build_in_memory
+    if name == "WalletCore":
+        from wallet_core.core import WalletCore
+
+        return WalletCore
+    if name == "Actor":
+        from wallet_core.services.context import Actor
+
+        return Actor
+    if name == "Registration":
+        from wallet_core.services.auth import Registration
+
+        return Registration
+    if name == "DomainError":
+        from wallet_core.errors import DomainError
+
+        return DomainError
+    raise AttributeError(f"module 'wallet_core' has no attribute {name!r}")
