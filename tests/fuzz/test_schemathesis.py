@@ -45,7 +45,7 @@ from environment import ATM_SECRET, WEBHOOK_SECRET
 from servers import free_port, wait_live
 
 SEED = 20_241_125
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 30
 STATEFUL_MAX_STEPS = 30
 PASSWORD = "correct horse battery staple"
 STAFF = {"email": "staff@fuzz.example", "username": "fuzz_staff", "phone_number": "+14155550901"}

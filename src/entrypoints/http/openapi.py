@@ -36,6 +36,7 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
@@ -121,10 +122,23 @@ class StrictBodySchemaPlugin(OpenAPISchemaPlugin):
         extra = getattr(field_definition.type_, "__schema_extra__", None)
         if isinstance(extra, Exclusive):
             if extra.one_of:
-                schema.one_of = [Schema(required=[name]) for name in extra.one_of]
+                schema.one_of = [
+                    _variant(schema, title, name) for title, name in extra.one_of.items()
+                ]
             if extra.requires:
                 schema.dependent_required = {k: list(v) for k, v in extra.requires.items()}
         return schema
+
+
+def _variant(schema: Schema, title: str, name: str) -> Schema:
+    """The object ``schema`` with ``name`` given and the other optional fields left out."""
+    fields = [name, *(schema.required or [])]
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        title=title,
+        properties={field: (schema.properties or {})[field] for field in fields},
+        required=sorted(fields),
+    )
 
 
 class CurrencySchemaPlugin(OpenAPISchemaPlugin):

@@ -44,7 +44,7 @@ CurrencyFilter = Annotated[
 def ordering(allowed: Mapping[str, str]) -> Any:
     """``ordering``: comma-separated names of ``allowed``, each optionally ``-`` (descending)."""
     names = "|".join(sorted(allowed, key=lambda n: (-len(n), n)))
-    one = rf"\s*[-+]*(?:{names})\s*"
+    one = rf"[ \t]*[-+]*(?:{names})[ \t]*"
     return Annotated[
         str | None,
         QueryParameter(

@@ -20,8 +20,9 @@ CONFIGURED = Configured()
 
 @dataclass(frozen=True, slots=True)
 class Exclusive:
-    """Object-level rules: exactly one of ``one_of`` is given; each key of ``requires`` needs
-    the fields it names."""
+    """Object-level rules: exactly one of the fields named in ``one_of`` is given (each variant,
+    titled by its key, is that field with the required ones); each key of ``requires`` needs the
+    fields it names."""
 
-    one_of: tuple[str, ...] = ()
+    one_of: Mapping[str, str] = field(default_factory=dict)
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -16,13 +16,18 @@ from wallet_core.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 #: PostgreSQL text cannot hold U+0000, so text that is stored or looked up must not contain it.
 NO_NUL = r"^[^\x00]*$"
-#: What the core's normal forms accept (wallet_core.users), surrounding whitespace included, so
-#: the document states exactly what the server takes: an address with one ``@`` and a dot after
-#: it; 3-150 letters, digits and ``_ . @ + -``; E.164 digits, ``+`` or ``00`` optional, with
-#: spaces, dots, dashes and parentheses allowed between them.
-EMAIL_PATTERN = r"^\s*[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+\s*$"
-USERNAME_PATTERN = r"^\s*[A-Za-z0-9_.@+-]{3,150}\s*$"
-_SEP = r"[\s().-]*"
+#: What the core's normal forms accept (wallet_core.users), so the document states exactly what
+#: the server takes: an address with one ``@`` and a dot after it; 3-150 letters, digits and
+#: ``_ . @ + -``; E.164 digits, ``+`` or ``00`` optional, with spaces, dots, dashes and
+#: parentheses allowed between them. Space, tab and line breaks around a value are allowed.
+#: Character classes are spelled out, never ``\s``: JSON Schema patterns are ECMA-262 regexes,
+#: whose ``\s`` differs from Python's, and msgspec checks these same patterns in Python.
+SPACE = r"[ \t\n\r]*"
+#: Not ``@``, and nothing Python counts as whitespace or a control character.
+_ADDRESS = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+EMAIL_PATTERN = rf"^{SPACE}{_ADDRESS}@{_ADDRESS}\.{_ADDRESS}{SPACE}$"
+USERNAME_PATTERN = rf"^{SPACE}[A-Za-z0-9_.@+-]{{3,150}}{SPACE}$"
+_SEP = r"[ \t\n\r().-]*"
 PHONE_PATTERN = rf"^{_SEP}(0{_SEP}0{_SEP})?(\+{_SEP})?[1-9]({_SEP}[0-9]){{7,14}}{_SEP}$"
 Email = Annotated[
     str, Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["alice@example.com"])
@@ -98,7 +103,9 @@ Login = Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)]
 class TokenRequest(Strict):
     """Exactly one of ``email`` and ``username``, with the password."""
 
-    __schema_extra__: ClassVar[Exclusive] = Exclusive(one_of=("email", "username"))
+    __schema_extra__: ClassVar[Exclusive] = Exclusive(
+        one_of={"EmailLogin": "email", "UsernameLogin": "username"}
+    )
 
     password: Password
     email: Login | UnsetType = UNSET
