@@ -1,4 +1,4 @@
-"""The OpenAPI document says what the service does (issue 10), pinned case by case.
+"""The OpenAPI document says what the service does, pinned case by case.
 
 tests/fuzz/test_schemathesis.py holds the running service to the whole document; these are the
 quick, readable regressions for what that fuzzing found.

@@ -1,4 +1,4 @@
-"""Schema fuzzing (issue 10): schemathesis against the served OpenAPI document.
+"""Schema fuzzing: schemathesis against the served OpenAPI document.
 
 A real server process (``python -m entrypoints.cli serve``) runs on a PostgreSQL database of its
 own (generated users, wallets and transactions never reach the shared test database) and the test
@@ -73,10 +73,11 @@ CHECKS = (
     "ensure_resource_availability",  # what a POST created can be read back
 )
 
-#: API.md: a well-formed request that breaks a business rule is a 422 (weak password, unsupported
-#: currency, insufficient funds, a reused Idempotency-Key...); no schema can state those rules.
+#: docs/api.md: a well-formed request that breaks a business rule is a 422 (weak password,
+#: unsupported currency, insufficient funds, a reused Idempotency-Key...); no schema can state
+#: those rules.
 ACCEPTED = ["2xx", "401", "403", "404", "409", "422", "429"]
-#: API.md: a refused request is a 400, 401, 403, 404, 409, 413 (body too large) or 422.
+#: docs/api.md: a refused request is a 400, 401, 403, 404, 409, 413 (body too large) or 422.
 REJECTED = ["400", "401", "403", "404", "405", "409", "413", "422", "429"]
 
 #: Operations with inputs that are valid by the schema and still refused as malformed (400
