@@ -291,3 +291,18 @@ async def test_log_in_takes_exactly_one_of_email_and_username(api: Api) -> None:
     response = await api.client.post("/api/v1/auth/token", json=both)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/wallet", "/api/v1/wallet/transactions"])
+@pytest.mark.parametrize(
+    "query", ["ordering=", "page=0", "page_size=0", "page_size=101", "cursor="]
+)
+async def test_a_value_outside_the_documented_bounds_is_a_400(
+    api: Api, path: str, query: str
+) -> None:
+    """What the document refuses, the server refuses (an empty ordering no longer means the
+    default; schemathesis found the server accepting it)."""
+    staff = await api.staff()
+    response = await api.client.get(f"{path}?{query}", headers=staff.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "validation_error"
