@@ -1,4 +1,4 @@
-"""Rate limits (API.md "Rate limits"): per-scope windows kept in Redis, so every API process
+"""Rate limits (docs/api.md "Rate limits"): per-scope windows kept in Redis, so every API process
 shares them. Each test builds its own app(s) with low limits and calls from an IP address of its
 own, so its windows are fresh and nothing here affects the rest of the suite (whose limits are
 very high, and whose windows have other keys)."""

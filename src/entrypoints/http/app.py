@@ -18,7 +18,12 @@ from entrypoints.http.controllers.health import HealthController, metrics_endpoi
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
-from entrypoints.http.openapi import BEARER, StrictBodySchemaPlugin, openapi_config
+from entrypoints.http.openapi import (
+    BEARER,
+    CurrencySchemaPlugin,
+    StrictBodySchemaPlugin,
+    openapi_config,
+)
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimitMiddleware, add_rate_limit_headers
 from entrypoints.http.request_context import RequestContextMiddleware, add_request_id_header
@@ -89,8 +94,12 @@ def create_app(
                 dependencies=protected,
                 security=BEARER,
             ),
-            HealthController,
-            metrics_endpoint,
+            # Also served under the base path, documented once: at the root.
+            Router(
+                path="/",
+                route_handlers=[HealthController, metrics_endpoint],
+                include_in_schema=False,
+            ),
         ],
     )
     allow_header = OptionsAllow()
@@ -111,7 +120,10 @@ def create_app(
         ],
         before_send=[add_request_id_header, add_rate_limit_headers, allow_header],
         openapi_config=openapi_config(),
-        plugins=[StrictBodySchemaPlugin()],
+        plugins=[
+            StrictBodySchemaPlugin(),
+            CurrencySchemaPlugin(settings.currency_registry().codes),
+        ],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=JsonRequest,
         logging_config=None,

@@ -1,4 +1,4 @@
-"""Per-scope rate limits (API.md "Rate limits"), checked after routing so each route can name
+"""Per-scope rate limits (docs/api.md "Rate limits"), checked after routing so each route can name
 its scope through ``opt={"rate_scope": ...}``.
 
 Every request counts against the general scope (per user when authenticated, else per IP);

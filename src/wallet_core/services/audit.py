@@ -29,8 +29,8 @@ def check_accounts(
     holds: dict[UUID, tuple[int, int]],
     transfer_counts: dict[UUID, int] | None = None,
 ) -> list[str]:
-    """Every invariant of LEDGER.md that can be read off accounts, entries and pending holds,
-    and the per-account transfer counts the transaction lists rely on."""
+    """Every invariant of docs/ledger-model.md that can be read off accounts, entries and pending
+    holds, and the per-account transfer counts the transaction lists rely on."""
     problems: list[str] = []
     for account in accounts:
         counted = (transfer_counts or {}).get(account.id, 0)

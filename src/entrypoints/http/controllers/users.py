@@ -13,6 +13,7 @@ from entrypoints.http.context import ActorDep, ContainerDep, staff_or_not_found
 from entrypoints.http.pagination import links
 from entrypoints.http.presenters import staff_user_body, user_body
 from entrypoints.http.problems import responses_for
+from entrypoints.http.query_params import Cursor, PageNumber, PageSize, UserOrdering
 from entrypoints.http.schemas import (
     AccessUpdate,
     ProfileUpdate,
@@ -79,10 +80,10 @@ class UsersController(Controller):
         last_name: FromQuery[str | None] = None,
         is_staff: FromQuery[bool | None] = None,
         is_active: FromQuery[bool | None] = None,
-        ordering: FromQuery[str | None] = None,
-        page: FromQuery[int | None] = None,
-        page_size: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        ordering: UserOrdering = None,
+        page: PageNumber = None,
+        page_size: PageSize = None,
+        cursor: Cursor = None,
     ) -> UserPage:
         order = parse_ordering(ordering, USER_ORDERINGS, DEFAULT_USER_ORDERING)
         query = UserQuery(

@@ -1,6 +1,6 @@
 """``/wallet/webhook/paysend`` and ``/wallet/webhook/cashout``: signed, allowlisted, exactly once.
 
-Check order (API.md): source IP (403), then the signature over the raw body (401) — both in a
+Check order (docs/api.md): source IP (403), then the signature over the raw body (401) — both in a
 guard, which runs before the framework parses the body — then the body itself (400).
 """
 
