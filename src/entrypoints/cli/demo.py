@@ -29,9 +29,9 @@ def demo() -> int:
     if settings.is_production:
         raise Failure("wallet demo seeds known passwords; it is refused when ENV=production", 2)
     if settings.uses_sqlite:
-        from adapters.sql.migrate import upgrade
+        from adapters.sql.migrate import upgrade_if_needed
 
-        upgrade(settings.database_url)
+        upgrade_if_needed(settings.database_url)
     from wallet_core.errors import AlreadyExists
     from wallet_core.services.auth import Registration
     from wallet_core.services.deposits import ProviderDeposit

@@ -26,10 +26,10 @@ from entrypoints.cli.common import Failure, Progress, describe, load, with_conta
 )
 def migrate() -> int:
     settings = load()
-    from adapters.sql.migrate import upgrade
+    from adapters.sql.migrate import upgrade_if_needed
 
-    upgrade(settings.database_url)
-    click.echo("database is at the latest revision")
+    migrated = upgrade_if_needed(settings.database_url)
+    click.echo("database is at the latest revision" + ("" if migrated else " (it already was)"))
     return 0
 
 

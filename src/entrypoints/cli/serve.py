@@ -59,9 +59,9 @@ def serve(host: str, port: int, workers: int) -> int:
     settings = load()
     check_port(host, port)
     if settings.uses_sqlite:
-        from adapters.sql.migrate import upgrade
+        from adapters.sql.migrate import upgrade_if_needed
 
-        upgrade(settings.database_url)
+        upgrade_if_needed(settings.database_url)
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
