@@ -1,6 +1,6 @@
 """Start-up and command latency: how long until the service answers, how long each command takes.
 
-    uv run python bench/startup.py [--runs 3] [--only serve|cli] [--json FILE]
+    uv run python bench/startup.py [--runs 3] [--only serve|cli] [--json FILE] [--src DIR]
 
 Measures, each ``--runs`` times (min / median / max, in seconds of wall-clock time):
   * ``wallet serve`` -> the first ``GET /health/ready`` 200, embedded (a fresh SQLite file in a
@@ -12,7 +12,8 @@ Measures, each ``--runs`` times (min / median / max, in seconds of wall-clock ti
 It runs the installed ``wallet`` script of this environment (what ``uv run wallet`` starts,
 without uv's own start-up), from a scratch directory so no ``.env`` is read. PostgreSQL comes from
 ``BENCH_DATABASE_URL`` (default: the local server, a database of its own, dropped at the end);
-Redis from ``BENCH_REDIS_URL``.
+Redis from ``BENCH_REDIS_URL``. ``--src`` puts another revision's ``src`` first on the path (e.g.
+``git archive <rev> src | tar -x -C /tmp/old``), to compare against it with the same packages.
 """
 
 from __future__ import annotations
@@ -155,7 +156,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=("serve", "cli"))
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--src", help="import the application from this directory instead")
     args = parser.parse_args()
+    if args.src:
+        BASE_ENV["PYTHONPATH"] = str(Path(args.src).resolve())
     scratch = Path(tempfile.mkdtemp(prefix="wallet-startup-"))
     postgres = asyncio.run(_create_database())
     rows: list[dict[str, object]] = []

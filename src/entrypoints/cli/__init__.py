@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import click
 
+from entrypoints.cli import common
 from entrypoints.cli.common import database_problem
 from entrypoints.cli.demo import demo
 from entrypoints.cli.operate import (
@@ -44,7 +45,9 @@ for command in (serve, migrate, worker, scheduler, expire, audit, create_admin, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (``wallet`` exits with it)."""
+    """Run the command line; returns the exit code (``wallet`` exits with it). Without
+    ``argv`` this is the ``wallet`` process itself (see common.skip_unused_integrations)."""
+    common.OWN_PROCESS = argv is None
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None, standalone_mode=False, prog_name="wallet"

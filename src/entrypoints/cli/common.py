@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,6 +61,23 @@ class Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+#: Optional integrations advanced-alchemy looks for by importing them when it is itself imported:
+#: the web framework (for its DTOs: the whole of Litestar) and pydantic. The one-shot commands
+#: that only open the database never use either, and marking them absent in those processes
+#: saves about 0.4 s of CPU per run (see docs/startup.md). Only in a process of our own (never
+#: when ``main()`` is called in-process), and never for serve, worker or scheduler.
+UNUSED_INTEGRATIONS = ("litestar.dto.data_structures", "pydantic", "pydantic_core")
+OWN_PROCESS = False
+
+
+def skip_unused_integrations() -> None:
+    if not OWN_PROCESS:
+        return
+    for name in UNUSED_INTEGRATIONS:
+        if name not in sys.modules:
+            sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises
 
 
 def load() -> Settings:

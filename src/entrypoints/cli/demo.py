@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from entrypoints.cli.common import Failure, describe, load, with_container
+from entrypoints.cli.common import (
+    Failure,
+    describe,
+    load,
+    skip_unused_integrations,
+    with_container,
+)
 
 DEMO_PASSWORD = "try the wallet 2026"
 DEMO_USERS = (("alice", "+14155550101"), ("bob", "+14155550102"))
@@ -25,6 +31,7 @@ DEMO_DEPOSIT = "100.00"
     )
 )
 def demo() -> int:
+    skip_unused_integrations()
     settings = load()
     if settings.is_production:
         raise Failure("wallet demo seeds known passwords; it is refused when ENV=production", 2)

@@ -12,7 +12,14 @@ from typing import Any
 
 import click
 
-from entrypoints.cli.common import Failure, Progress, describe, load, with_container
+from entrypoints.cli.common import (
+    Failure,
+    Progress,
+    describe,
+    load,
+    skip_unused_integrations,
+    with_container,
+)
 
 
 @click.command(
@@ -25,6 +32,7 @@ from entrypoints.cli.common import Failure, Progress, describe, load, with_conta
     )
 )
 def migrate() -> int:
+    skip_unused_integrations()
     settings = load()
     from adapters.sql.migrate import upgrade_if_needed
 
@@ -44,6 +52,7 @@ def migrate() -> int:
     )
 )
 def expire() -> int:
+    skip_unused_integrations()
     settings = load()
 
     async def job(container: Any) -> int:
@@ -66,6 +75,7 @@ def expire() -> int:
     )
 )
 def audit() -> int:
+    skip_unused_integrations()
     settings = load()
     progress = Progress("audit")
 
@@ -121,6 +131,7 @@ def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
 @click.option("--phone", required=True, help="E.164 phone number, e.g. +14155550100.")
 @click.option("--password", help="Prefer WALLET_ADMIN_PASSWORD or the prompt (shell history).")
 def create_admin(email: str, username: str, phone: str, password: str | None) -> int:
+    skip_unused_integrations()
     settings = load()
     password = password or os.environ.get("WALLET_ADMIN_PASSWORD") or _prompt_password()
     from wallet_core.errors import DomainError
