@@ -201,6 +201,7 @@ def main() -> None:
                 return time_serve(env, fresh)
 
             measure("serve -> ready (embedded, fresh SQLite)", embedded)
+            measure("serve -> ready (embedded, existing SQLite)", lambda: time_serve(lite, scratch))
             measure("serve -> ready (PostgreSQL + Redis)", lambda: time_serve(pg_redis, scratch))
     finally:
         asyncio.run(_drop_database(postgres))
