@@ -86,6 +86,19 @@ def time_command(args: list[str], env: dict[str, str], cwd: Path) -> Sample:
     return Sample(wall, _children_cpu() - cpu)
 
 
+def count_modules(args: list[str], env: dict[str, str], cwd: Path) -> int:
+    """How many modules the command imports: a measure of its start-up work that, unlike the
+    clock, does not move with the machine's load."""
+    done = subprocess.run(
+        [WALLET, *args],
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    return sum(1 for line in done.stderr.splitlines() if line.startswith("import time:")) - 1
+
+
 def time_serve(env: dict[str, str], cwd: Path) -> Sample:
     """From spawning ``wallet serve`` to its first ready answer (polled every 10 ms)."""
     port = _free_port()
@@ -171,28 +184,29 @@ def main() -> None:
         time_command(["migrate"], lite, scratch)
         time_command(["migrate"], pg, scratch)
 
-        def measure(name: str, once: object) -> None:
+        def measure(name: str, once: object, modules: object = None) -> None:
             samples = [once() for _ in range(args.runs)]  # type: ignore[operator]
             rows.append(summarise(name, samples))
+            if modules is not None:
+                rows[-1]["modules"] = modules()  # type: ignore[operator]
             print(_line(rows[-1]), flush=True)
 
         if args.only != "serve":
-            measure("wallet --help", lambda: time_command(["--help"], lite, scratch))
-            measure("wallet audit --help", lambda: time_command(["audit", "--help"], lite, scratch))
-            measure(
-                "wallet migrate (SQLite, at head)", lambda: time_command(["migrate"], lite, scratch)
-            )
-            measure(
-                "wallet migrate (PostgreSQL, at head)",
-                lambda: time_command(["migrate"], pg, scratch),
-            )
-            measure("wallet audit (SQLite, empty)", lambda: time_command(["audit"], lite, scratch))
-            measure(
-                "wallet audit (PostgreSQL, empty)", lambda: time_command(["audit"], pg, scratch)
-            )
-            measure(
-                "wallet expire (PostgreSQL, empty)", lambda: time_command(["expire"], pg, scratch)
-            )
+            commands = [
+                ("wallet --help", ["--help"], lite),
+                ("wallet audit --help", ["audit", "--help"], lite),
+                ("wallet migrate (SQLite, at head)", ["migrate"], lite),
+                ("wallet migrate (PostgreSQL, at head)", ["migrate"], pg),
+                ("wallet audit (SQLite, empty)", ["audit"], lite),
+                ("wallet audit (PostgreSQL, empty)", ["audit"], pg),
+                ("wallet expire (PostgreSQL, empty)", ["expire"], pg),
+            ]
+            for name, command, env in commands:
+                measure(
+                    name,
+                    lambda c=command, e=env: time_command(c, e, scratch),
+                    lambda c=command, e=env: count_modules(c, e, scratch),
+                )
         if args.only != "cli":
 
             def embedded() -> Sample:
@@ -211,6 +225,7 @@ def main() -> None:
 
 def _line(row: dict[str, object]) -> str:
     cpu = f"  cpu {row['cpu_median']:.2f}" if "cpu_median" in row else ""
+    cpu += f"  modules {row['modules']}" if "modules" in row else ""
     return (
         f"{row['name']:<42} min {row['min']:6.2f}  median {row['median']:6.2f}"
         f"  max {row['max']:6.2f}{cpu}"
