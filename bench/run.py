@@ -92,6 +92,14 @@ def server_env(url: str, workers: int) -> dict[str, str]:
     }
 
 
+def progress(line: str) -> None:
+    """A counter on stderr: one line rewritten in place on a terminal, else one line each."""
+    if sys.stderr.isatty():
+        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 async def seed(url: str, users: int, rows: int) -> dict[str, Any]:
     """Users with funded wallets, one hot sender, one wallet with ``rows`` transactions."""
     settings = load_settings(
@@ -129,6 +137,7 @@ async def seed(url: str, users: int, rows: int) -> dict[str, Any]:
         people += await asyncio.gather(
             *(person(i, "100000.00") for i in range(start, min(start + 50, users + 1)))
         )
+        progress(f"seeding: {len(people):,}/{users:,} users")
     hot = await person(users + 1, "100000000.00")
     heavy = await person(users + 2, "1.00")
     # The login user has a production-strength hash, like everyone in production would.
@@ -141,7 +150,10 @@ async def seed(url: str, users: int, rows: int) -> dict[str, Any]:
         await conn.execute(
             "UPDATE users SET password_hash = $1 WHERE email = 'u1@bench.test'", real_hash
         )
+        progress(f"seeding: {rows:,} transactions by COPY")
         cursor = await copy_transactions(conn, heavy, rows)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # end the counter's line
     finally:
         await conn.close()
     heavy["cursor"] = cursor
