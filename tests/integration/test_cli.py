@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -279,3 +282,52 @@ async def test_demo_seeds_two_funded_users_once(tmp_path: Path) -> None:
     code, out = await wallet("postgresql://u@127.0.0.1:1/none", "demo", **production)
     assert code == 2
     assert "refused" in one_line(out)
+
+
+async def test_create_admin_on_a_terminal_prompts_for_the_password_twice(
+    own_database: str,
+) -> None:
+    """Without --password or the variable, a terminal gets a hidden prompt and a confirmation."""
+    name = new_name("admin")
+    env = {**os.environ, **app_environment(DATABASE_URL=own_database)}
+    env.pop("WALLET_ADMIN_PASSWORD", None)
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "entrypoints.cli", "create-admin"]
+    identity = ["--email", f"{name}@example.com", "--username", name, "--phone", new_phone()]
+    primary, secondary = os.openpty()
+    process = subprocess.Popen(
+        [*command, *identity],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,  # no controlling terminal to fall back on: only this pty
+    )
+    os.close(secondary)
+    # Type each answer once its prompt is shown (the prompt turns echo off, dropping any
+    # type-ahead), as a person would.
+    answers = ["Password for the new staff user", "Repeat for confirmation"]
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            output += chunk
+            if answers and answers[0].encode() in output.rsplit(b"\n", 1)[-1]:
+                answers.pop(0)
+                os.write(primary, f"{PASSWORD}\n".encode())
+        elif process.poll() is not None:
+            break
+    os.close(primary)
+    assert process.wait(30) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "Password for the new staff user" in text
+    assert "Repeat for confirmation" in text
+    assert PASSWORD not in text  # hidden
+    assert f"created staff user {name}" in text
