@@ -199,14 +199,10 @@ def sign_webhook(
 ) -> int:
     if (body is None) == (body_file is None):
         raise click.UsageError("give exactly one of --body and --body-file")
-    settings = load()
     from entrypoints.http.webhooks.signatures import sign
 
     raw = Path(body_file).read_bytes() if body_file else (body or "").encode()
-    secrets = (
-        settings.paysend_webhook_secrets if source == "paysend" else settings.atm_webhook_secrets
-    )
-    key = secret or (secrets[0] if secrets else None)
+    key = secret or _configured_secret(source)
     if not key:
         variable = "PAYSEND_WEBHOOK_SECRETS" if source == "paysend" else "ATM_WEBHOOK_SECRETS"
         raise Failure(f"no secret: pass --secret or set {variable}")
@@ -217,6 +213,14 @@ def sign_webhook(
         for name, value in headers.items():
             click.echo(f"{name}: {value}")
     return 0
+
+
+def _configured_secret(source: str) -> str | None:
+    settings = load()
+    secrets = (
+        settings.paysend_webhook_secrets if source == "paysend" else settings.atm_webhook_secrets
+    )
+    return secrets[0] if secrets else None
 
 
 @click.command(
