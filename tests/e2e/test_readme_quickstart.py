@@ -3,15 +3,15 @@ embedded default, development settings), the others run in one shell in the same
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -50,8 +50,10 @@ def newcomer_environment() -> dict[str, str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Path]:
-    """The first block, in its own process group, from an empty directory; yields its log."""
+async def server(tmp_path: Path) -> AsyncIterator[Path]:
+    """The first block, in its own process group, from an empty directory; yields its log.
+    Asynchronous, like every test here that runs a real server, so the session's event loop
+    (and the shared app's background tasks) keep running meanwhile."""
     for tool in ("uv", "curl", "jq"):
         if shutil.which(tool) is None:
             pytest.skip(f"the quick start needs {tool}")
@@ -61,46 +63,52 @@ def server(tmp_path: Path) -> Iterator[Path]:
     assert first.strip() == "uv run wallet serve"
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(
-            ["bash", "-c", first],
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            first,
             cwd=tmp_path,
             env=newcomer_environment(),
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{BASE}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"wallet serve did not become ready:\n{log.read_text()[-3000:]}")
+        async with httpx.AsyncClient(base_url=BASE, timeout=1) as http:
+            while time.monotonic() < deadline and process.returncode is None:
+                try:
+                    if (await http.get("/health/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+            else:
+                pytest.fail(f"wallet serve did not become ready:\n{log.read_text()[-3000:]}")
         yield log
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            await process.wait()
 
 
-def test_the_quick_start_runs_as_written(server: Path, tmp_path: Path) -> None:
+async def test_the_quick_start_runs_as_written(server: Path, tmp_path: Path) -> None:
     script = "set -euo pipefail\n" + "\n".join(quick_start_blocks()[1:])
-    done = subprocess.run(
-        ["bash", "-c", script],
+    shell = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        script,
         cwd=tmp_path,
         env=newcomer_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{server.read_text()[-3000:]}"
-    lines = done.stdout.strip().splitlines()
+    out, err = await asyncio.wait_for(shell.communicate(), 300)
+    stdout, stderr = out.decode(), err.decode()
+    assert shell.returncode == 0, f"{stdout}\n{stderr}\n{server.read_text()[-3000:]}"
+    lines = stdout.strip().splitlines()
     # What the README says the last commands print.
     assert lines[-1] == "25.50"
     listed = [json.loads(line) for line in lines if line.startswith('{"type"')]

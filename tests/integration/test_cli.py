@@ -294,38 +294,44 @@ async def test_create_admin_on_a_terminal_prompts_for_the_password_twice(
     env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "entrypoints.cli", "create-admin"]
     identity = ["--email", f"{name}@example.com", "--username", name, "--phone", new_phone()]
-    primary, secondary = os.openpty()
-    process = subprocess.Popen(
-        [*command, *identity],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env=env,
-        start_new_session=True,  # no controlling terminal to fall back on: only this pty
-    )
-    os.close(secondary)
-    # Type each answer once its prompt is shown (the prompt turns echo off, dropping any
-    # type-ahead), as a person would.
-    answers = ["Password for the new staff user", "Repeat for confirmation"]
-    output = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([primary], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:  # the other side closed
+
+    def converse() -> tuple[int, bytes]:
+        primary, secondary = os.openpty()
+        process = subprocess.Popen(
+            [*command, *identity],
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            env=env,
+            start_new_session=True,  # no controlling terminal to fall back on: only this pty
+        )
+        os.close(secondary)
+        # Type each answer once its prompt is shown (the prompt turns echo off, dropping any
+        # type-ahead), as a person would.
+        answers = ["Password for the new staff user", "Repeat for confirmation"]
+        output = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # the other side closed
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if answers and answers[0].encode() in output.rsplit(b"\n", 1)[-1]:
+                    answers.pop(0)
+                    os.write(primary, f"{PASSWORD}\n".encode())
+            elif process.poll() is not None:
                 break
-            if not chunk:
-                break
-            output += chunk
-            if answers and answers[0].encode() in output.rsplit(b"\n", 1)[-1]:
-                answers.pop(0)
-                os.write(primary, f"{PASSWORD}\n".encode())
-        elif process.poll() is not None:
-            break
-    os.close(primary)
-    assert process.wait(30) == 0, output.decode(errors="replace")
+        os.close(primary)
+        return process.wait(30), output
+
+    # Blocking pty reads, so in a thread: the session's event loop keeps running meanwhile.
+    code, output = await asyncio.to_thread(converse)
+    assert code == 0, output.decode(errors="replace")
     text = output.decode(errors="replace")
     assert "Password for the new staff user" in text
     assert "Repeat for confirmation" in text
