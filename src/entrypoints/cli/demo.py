@@ -73,7 +73,7 @@ Both log in with the password "{DEMO_PASSWORD}". With `uv run wallet serve` runn
     -d '{{"email": "alice", "password": "{DEMO_PASSWORD}"}}' | jq -r .access_token)
   curl -s {base}/api/v1/wallet -H "Authorization: Bearer $TOKEN"
   curl -s {base}/api/v1/wallet/transactions -H "Authorization: Bearer $TOKEN" \\
-    -H 'Content-Type: application/json' -H "Idempotency-Key: $(uuidgen)" \\
+    -H 'Content-Type: application/json' -H "Idempotency-Key: demo-transfer-1" \\
     -d '{{"type": "transfer", "amount": "12.50", "recipient": "bob"}}'
 
 then log in as bob and accept it (README.md, "Quick start", shows every step), or open
