@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
-from adapters.redis.session_feed import RedisSessionFeed
 from wallet_core.ports import Clock
 from wallet_core.services.sessions import SessionService
+
+if TYPE_CHECKING:
+    from adapters.redis.session_feed import RedisSessionFeed
 
 log = structlog.get_logger(__name__)
 

@@ -74,6 +74,8 @@ def openapi_config() -> OpenAPIConfig:
             "/api/schema",
             route_handlers=[api_docs.assets_router()],
             include_in_schema=False,
+            # Reading the docs must not use up an anonymous caller's day of requests.
+            opt={"rate_scope": "exempt"},
             after_request=_not_found_is_a_problem,
             response_headers=api_docs.security_headers(),
         ),

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from wallet_core.ledger import Account, Column
 from wallet_core.ports import UnitOfWork
 from wallet_core.services.context import Context
+
+#: Told ``(phase, count)`` as an audit advances.
+Progress = Callable[[str, int], None]
+
+
+def _silent(phase: str, count: int) -> None:
+    """No one is watching."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,11 @@ class AuditService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def run(self) -> AuditReport:
+    async def run(self, progress: Progress | None = None) -> AuditReport:
+        """``progress(phase, count)`` is told after each read and when the checks are done (a
+        command shows it, so a run over millions of rows visibly moves)."""
+        tell = progress or _silent
+
         async def work(
             uow: UnitOfWork,
         ) -> tuple[
@@ -86,13 +98,18 @@ class AuditService:
             dict[UUID, int],
         ]:
             accounts = await uow.accounts.all_accounts()
+            tell("accounts read", len(accounts))
             totals = await uow.entries.totals()
+            tell("accounts with entries summed", len(totals))
             holds = await uow.transfers.pending_totals()
+            tell("accounts with pending holds", len(holds))
             counts = await uow.transfers.transfer_counts()
+            tell("accounts with transfers counted", len(counts))
             return accounts, totals, holds, counts
 
         accounts, totals, holds, counts = await self._ctx.storage.run_read(work)
         problems = check_accounts(accounts, totals, holds, counts)
+        tell("accounts checked", len(accounts))
         wallets_total: dict[str, int] = defaultdict(int)
         for account in accounts:
             if account.is_wallet:
