@@ -26,6 +26,7 @@ from wallet_core.services.auth import AuthService
 from wallet_core.services.cashouts import CashOutService
 from wallet_core.services.context import Context, Policy, Uncounted
 from wallet_core.services.deposits import DepositService
+from wallet_core.services.events import EventService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
@@ -53,6 +54,7 @@ class WalletCore:
     audit: AuditService
     idempotency: IdempotencyService
     notifications: NotificationService
+    events: EventService
 
 
 def build_core(
@@ -104,4 +106,5 @@ def build_core(
         audit=AuditService(ctx),
         idempotency=IdempotencyService(ctx),
         notifications=NotificationService(ctx, renderer, notifier),
+        events=EventService(ctx),
     )

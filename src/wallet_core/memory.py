@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import AlreadyExists, NotAuthenticated
+from wallet_core.events import Event
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
@@ -31,6 +33,7 @@ from wallet_core.ledger import (
     Transfer,
     TransferStatus,
 )
+from wallet_core.memory_events import MemoryEventRepository
 from wallet_core.money import Currencies
 from wallet_core.notifications import subject_for
 from wallet_core.ports import (
@@ -322,6 +325,8 @@ class MemoryState:
     receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
     outbox: dict[UUID, Notification] = field(default_factory=dict)
     session_marks: dict[UUID, SessionMark] = field(default_factory=dict)
+    events: dict[UUID, Event] = field(default_factory=dict)
+    event_sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
 def _contains(haystack: str, needle: str | None) -> bool:
@@ -752,6 +757,7 @@ class MemoryUnitOfWork:
         self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))
         self.outbox = MemoryOutboxRepository(self._table(state.outbox))
+        self.events = MemoryEventRepository(self._table(state.events), state.event_sequence)
 
     def _table(self, committed: dict[K, V]) -> Overlay[K, V]:
         table: Overlay[K, V] = Overlay(committed)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from wallet_core.events import Event, EventQuery, Position
 from wallet_core.journal import LedgerWrite, Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
 from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
@@ -280,6 +281,28 @@ class OutboxRepository(Protocol):
         ...
 
 
+class EventRepository(Protocol):
+    async def add_many(self, events: Sequence[Event]) -> None:
+        """Store events; each gets its position in commit order."""
+
+    async def get(self, event_id: UUID) -> Event | None: ...
+
+    async def search(self, query: EventQuery) -> list[Event]: ...
+
+    async def count(self, query: EventQuery) -> int: ...
+
+    async def after(self, position: Position | None, limit: int) -> list[Event]:
+        """Up to ``limit`` events after ``position`` (None: from the oldest) in commit order,
+        and only events no transaction still running can come before: a reader that continues
+        from the last one returned never skips one."""
+
+    async def last_position(self) -> Position | None:
+        """The position of the newest event :meth:`after` would return now."""
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events created before ``before``; how many went."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -306,6 +329,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
 
 
 class Ledger(Protocol):

@@ -259,3 +259,38 @@ class OutboxRecord(Base):
             sqlite_where=text("sent_at IS NULL"),
         ),
     )
+
+
+class EventRecord(Base):
+    """What integrators are told about; ``(xid, seq)`` is the event's place in commit order
+    (the writing transaction's id, then a sequence within and across transactions)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(Payload)
+    transaction_id: Mapped[UUID | None]
+    wallet_id: Mapped[UUID | None]
+    xid: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_events_position", "xid", "seq", unique=True),
+        Index("ix_events_transaction", "transaction_id", "id"),
+    )
+
+
+class EventViewerRecord(Base):
+    """Who may see an event (staff see all): one row per party, so a user's page of events is
+    one index range, at any depth."""
+
+    __tablename__ = "event_viewers"
+
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_event_viewers_event_id", "event_id"),)

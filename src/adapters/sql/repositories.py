@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import mappers
+from adapters.sql.events import SqlEventRepository
 from adapters.sql.ordering import like_pattern, order_by, seek
 from adapters.sql.records import (
     AccountRecord,
@@ -728,3 +729,4 @@ class SqlUnitOfWork:
         self.session_marks = SqlSessionMarkRepository(self.session)
         self.receipts = SqlReceiptRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
+        self.events = SqlEventRepository(self.session)

@@ -1,0 +1,89 @@
+"""Events on real PostgreSQL: written inside the money path's one statement (none when it is
+refused), and a feed that, under concurrent writers, sees every committed event exactly once in
+commit order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from entrypoints.bootstrap import Container
+from support import Api, assert_problem
+from wallet_core.events import Event, EventType, Position
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def test_a_transfer_writes_one_event_seen_by_both_parties(
+    api: Api, database_url: str
+) -> None:
+    alice, bob = await api.person(), await api.person()
+    await api.fund(alice, "5.00")
+    sent = await api.send(alice, bob, "2.00")
+    assert sent.status_code == 201, sent.text
+    transaction_id = uuid.UUID(sent.json()["id"])
+    refused = await api.send(alice, bob, "99.00")
+    assert_problem(refused, 422, "insufficient_funds")
+
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT e.id, e.type, e.data, array_agg(v.user_id ORDER BY v.user_id) AS viewers"
+            " FROM events e JOIN event_viewers v ON v.event_id = e.id"
+            " WHERE e.transaction_id = $1 GROUP BY e.id",
+            transaction_id,
+        )
+        mine = await conn.fetchval(
+            "SELECT count(*) FROM events e JOIN event_viewers v ON v.event_id = e.id"
+            " WHERE v.user_id = $1",
+            uuid.UUID(alice.id),
+        )
+    finally:
+        await conn.close()
+    assert [r["type"] for r in rows] == ["transaction.created"]
+    assert sorted(rows[0]["viewers"]) == sorted([uuid.UUID(alice.id), uuid.UUID(bob.id)])
+    assert mine == 3  # the deposit's created and completed, the transfer's created: no refusal
+
+
+async def test_the_feed_sees_every_event_once_in_commit_order_under_concurrent_writers(
+    api: Api, container: Container
+) -> None:
+    people = [await api.person() for _ in range(4)]
+    for person in people:
+        await api.fund(person, "100.00")
+    events = container.core.events
+    start = await events.start(None)
+    seen: list[Event] = []
+    done = asyncio.Event()
+    staff = (await api.staff()).actor
+
+    async def read() -> None:
+        position: Position | None = start
+        async for event in events.feed(staff, position):
+            assert event is not None
+            seen.append(event)
+            if done.is_set() and len(seen) >= expected:
+                return
+
+    expected = 1 << 30
+    reader = asyncio.create_task(read())
+
+    async def write(sender: int) -> None:
+        for i in range(10):
+            recipient = people[(sender + 1 + i % 3) % len(people)]
+            response = await api.send(people[sender], recipient, "0.01")
+            assert response.status_code == 201, response.text
+
+    await asyncio.gather(*(write(i) for i in range(len(people))))
+    expected = 40
+    done.set()
+    await asyncio.wait_for(reader, 20)
+    assert len(seen) == 40 and len({e.id for e in seen}) == 40
+    assert all(e.type is EventType.TRANSACTION_CREATED for e in seen)
+    positions = [e.position for e in seen]
+    assert positions == sorted(positions)  # type: ignore[type-var]
