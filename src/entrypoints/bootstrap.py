@@ -29,6 +29,7 @@ from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.secret_box import AesGcmSecretBox
 from adapters.security.secret_hasher import HmacSecretHasher
 from adapters.sql.engine import create_engine, is_sqlite, plain_url
+from adapters.sql.event_listener import PgEventListener
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from entrypoints.session_sync import SessionSync
@@ -63,11 +64,14 @@ class Container:
     session_sync: SessionSync
     ledger: AsyncpgLedger | None = None
     redis: Redis | None = None
+    event_listener: PgEventListener | None = None
 
     def start(self) -> None:
-        """Start this process's background upkeep (session marks); idempotent. Inside the
-        event loop that serves requests, e.g. the app's lifespan."""
+        """Start this process's background upkeep (session marks, the live streams' wake-up);
+        idempotent. Inside the event loop that serves requests, e.g. the app's lifespan."""
         self.session_sync.start()
+        if self.event_listener is not None:
+            self.event_listener.start()
 
     async def check_ready(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not."""
@@ -87,6 +91,8 @@ class Container:
 
     async def close(self) -> None:
         await self.session_sync.stop()
+        if self.event_listener is not None:
+            await self.event_listener.stop()
         await self.storage.close()
         if self.ledger is not None:
             await self.ledger.close()
@@ -107,6 +113,7 @@ def policy_from(settings: Settings) -> Policy:
         refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         default_currency=settings.default_currency,
+        event_retention=timedelta(days=settings.event_retention_days),
     )
 
 
@@ -201,4 +208,7 @@ def build(
         ledger=ledger,
         session_sync=SessionSync(core.sessions, clock, session_feed),
         redis=redis,
+        event_listener=None
+        if ledger is None
+        else PgEventListener(plain_url(settings.database_url), core.ctx.event_signal),
     )

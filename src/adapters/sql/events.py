@@ -27,6 +27,9 @@ from adapters.sql.records import EventRecord, EventViewerRecord
 from adapters.sql.session import Session
 from wallet_core.events import Event, EventQuery, EventType, Position
 
+#: The channel committed events are announced on (the money path's statement uses it too).
+CHANNEL = "wallet_events"
+
 events_t: Table = EventRecord.__table__  # type: ignore[assignment]
 viewers_t: Table = EventViewerRecord.__table__  # type: ignore[assignment]
 
@@ -80,6 +83,8 @@ class SqlEventRepository:
         viewers = [{"user_id": u, "event_id": e.id} for e in events for u in e.user_ids]
         if viewers:
             await self._s.execute(insert(viewers_t), viewers)
+        if events and self._pg:  # wakes every process's live streams once this commits
+            await self._s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
     async def _with_viewers(self, rows: Sequence[Any]) -> list[Event]:
         ids = [r._mapping["id"] for r in rows]

@@ -31,12 +31,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, 
 from sqlalchemy import Column as SqlColumn
 
 from adapters.sql import mappers
+from adapters.sql.events import CHANNEL as EVENTS_CHANNEL
 from adapters.sql.records import OutboxRecord, TransferRecord
 from wallet_core.journal import LedgerWrite
 
 REFUSED_SQLSTATE = "WLT01"
-#: The channel a committed write with events notifies (see :mod:`adapters.sql.events`).
-EVENTS_CHANNEL = "wallet_events"
 
 _TRANSFERS: Table = TransferRecord.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]

@@ -270,3 +270,38 @@ class WebhookResult(msgspec.Struct, omit_defaults=True):
 class HealthResponse(msgspec.Struct):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+# Events -----------------------------------------------------------------------------------------
+
+EventTypeName = Literal[
+    "transaction.created",
+    "transaction.completed",
+    "transaction.rejected",
+    "transaction.cancelled",
+    "transaction.expired",
+    "transaction.reversed",
+    "wallet.updated",
+]
+
+
+class EventData(msgspec.Struct, omit_defaults=True):
+    """The object the event is about, as of the event: a transaction or a wallet."""
+
+    transaction: TransactionResponse | UnsetType = UNSET
+    wallet: WalletResponse | UnsetType = UNSET
+
+
+class EventResponse(msgspec.Struct):
+    id: UUID
+    type: EventTypeName
+    created_at: datetime
+    data: EventData
+
+
+class EventPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[EventResponse]
+    next_cursor: str | None = None

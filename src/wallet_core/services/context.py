@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from wallet_core.errors import PermissionDenied
@@ -63,6 +63,8 @@ class Actor:
     is_staff: bool = False
     email: str = ""
     session_generation: int = 0
+    #: When the access token the actor came with expires (None: not from a token).
+    expires_at: datetime | None = None
 
     def require_staff(self) -> None:
         if not self.is_staff:
