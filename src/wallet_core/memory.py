@@ -23,7 +23,7 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import AlreadyExists, NotAuthenticated
-from wallet_core.events import Event
+from wallet_core.events import Event, Position
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
@@ -34,6 +34,7 @@ from wallet_core.ledger import (
     TransferStatus,
 )
 from wallet_core.memory_events import MemoryEventRepository
+from wallet_core.memory_webhooks import MemoryWebhookRepository
 from wallet_core.money import Currencies
 from wallet_core.notifications import subject_for
 from wallet_core.ports import (
@@ -41,6 +42,7 @@ from wallet_core.ports import (
     EmailMessage,
     IssuedAccessToken,
     UnitOfWork,
+    WebhookSender,
 )
 from wallet_core.queries import (
     TransactionFilter,
@@ -58,6 +60,7 @@ from wallet_core.records import Notification, RefreshToken
 from wallet_core.services.context import Policy
 from wallet_core.sessions import SessionMark
 from wallet_core.users import User
+from wallet_core.webhooks import Delivery, RetryPolicy, WebhookEndpoint
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -327,6 +330,9 @@ class MemoryState:
     session_marks: dict[UUID, SessionMark] = field(default_factory=dict)
     events: dict[UUID, Event] = field(default_factory=dict)
     event_sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    webhook_endpoints: dict[UUID, WebhookEndpoint] = field(default_factory=dict)
+    webhook_deliveries: dict[UUID, Delivery] = field(default_factory=dict)
+    webhook_cursor: dict[str, Position] = field(default_factory=dict)
 
 
 def _contains(haystack: str, needle: str | None) -> bool:
@@ -758,6 +764,11 @@ class MemoryUnitOfWork:
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))
         self.outbox = MemoryOutboxRepository(self._table(state.outbox))
         self.events = MemoryEventRepository(self._table(state.events), state.event_sequence)
+        self.webhooks = MemoryWebhookRepository(
+            self._table(state.webhook_endpoints),
+            self._table(state.webhook_deliveries),
+            self._table(state.webhook_cursor),
+        )
 
     def _table(self, committed: dict[K, V]) -> Overlay[K, V]:
         table: Overlay[K, V] = Overlay(committed)
@@ -801,8 +812,12 @@ def build_in_memory(
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     secret: bytes | None = None,
+    webhook_sender: WebhookSender | None = None,
+    webhook_retry: RetryPolicy | None = None,
+    webhook_https_only: bool = False,
 ) -> WalletCore:
-    """A complete core on in-memory adapters: no database, no network."""
+    """A complete core on in-memory adapters: no database, no network (webhooks are sent
+    only through a ``webhook_sender`` you give)."""
     clock = clock or SystemClock()
     ids = Uuid7Generator()
     key = secret or secrets.token_bytes(32)
@@ -820,4 +835,7 @@ def build_in_memory(
         session_feed=LocalSessionFeed(),
         currencies=currencies,
         policy=policy,
+        webhook_sender=webhook_sender,
+        webhook_retry=webhook_retry,
+        webhook_https_only=webhook_https_only,
     )
