@@ -32,6 +32,8 @@ from adapters.sql.engine import create_engine, is_sqlite, plain_url
 from adapters.sql.event_listener import PgEventListener
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
+from adapters.webhooks.httpx_sender import HttpxWebhookSender
+from adapters.webhooks.targets import TargetPolicy
 from entrypoints.session_sync import SessionSync
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
@@ -46,6 +48,7 @@ from wallet_core.ports import (
     SecretBox,
 )
 from wallet_core.services.context import Policy
+from wallet_core.webhooks import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +68,7 @@ class Container:
     ledger: AsyncpgLedger | None = None
     redis: Redis | None = None
     event_listener: PgEventListener | None = None
+    webhook_sender: HttpxWebhookSender | None = None
 
     def start(self) -> None:
         """Start this process's background upkeep (session marks, the live streams' wake-up);
@@ -93,6 +97,8 @@ class Container:
         await self.session_sync.stop()
         if self.event_listener is not None:
             await self.event_listener.stop()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.close()
         await self.storage.close()
         if self.ledger is not None:
             await self.ledger.close()
@@ -170,6 +176,7 @@ def build(
             else MemoryRateLimiter(clock)
         )
     notifier = notifier or notifier_from(settings)
+    webhook_sender = HttpxWebhookSender(TargetPolicy(settings.webhook_allow_private_targets))
     session_feed = RedisSessionFeed(redis, clock) if redis is not None else None
     core = build_core(
         storage=storage,
@@ -196,6 +203,13 @@ def build(
         currencies=settings.currency_registry(),
         policy=policy_from(settings),
         cache_ttl_seconds=settings.cache_ttl_seconds,
+        webhook_sender=webhook_sender,
+        webhook_retry=RetryPolicy(
+            base=timedelta(seconds=settings.webhook_retry_base_seconds),
+            window=timedelta(hours=settings.webhook_retry_hours),
+            timeout_seconds=settings.webhook_timeout_seconds,
+        ),
+        webhook_https_only=settings.is_production,
     )
     return Container(
         settings=settings,
@@ -211,4 +225,5 @@ def build(
         event_listener=None
         if ledger is None
         else PgEventListener(plain_url(settings.database_url), core.ctx.event_signal),
+        webhook_sender=webhook_sender,
     )

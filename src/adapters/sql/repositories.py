@@ -45,6 +45,7 @@ from adapters.sql.records import (
 )
 from adapters.sql.session import Session
 from adapters.sql.session_marks import SqlSessionMarkRepository
+from adapters.sql.webhooks import SqlWebhookRepository
 from wallet_core.errors import AlreadyExists
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
@@ -730,3 +731,4 @@ class SqlUnitOfWork:
         self.receipts = SqlReceiptRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
         self.events = SqlEventRepository(self.session)
+        self.webhooks = SqlWebhookRepository(self.session)
