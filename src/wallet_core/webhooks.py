@@ -85,7 +85,7 @@ class RetryPolicy:
     @property
     def lease(self) -> timedelta:
         """How long a worker holds a delivery it is sending: past its timeout, with margin."""
-        return timedelta(seconds=self.timeout_seconds * 2 + 30)
+        return timedelta(seconds=self.timeout_seconds * 2 + 5)
 
 
 def backoff(attempts: int, base: timedelta, rng: random.Random | None = None) -> timedelta:

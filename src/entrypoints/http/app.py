@@ -18,6 +18,7 @@ from entrypoints.http.controllers.health import HealthController, metrics_endpoi
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
+from entrypoints.http.controllers.webhook_endpoints import WebhookEndpointsController
 from entrypoints.http.openapi import BEARER, StrictBodySchemaPlugin, openapi_config
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimitMiddleware, add_rate_limit_headers
@@ -90,6 +91,7 @@ def create_app(
                     WalletsController,
                     TransactionsController,
                     EventsController,
+                    WebhookEndpointsController,
                 ],
                 dependencies=protected,
                 security=BEARER,
