@@ -116,3 +116,39 @@ async def test_freezing_a_wallet_is_an_event_for_its_owner(
     response = await client.get(EVENTS, params={"type": "wallet.updated"}, headers=alice.headers)
     (event,) = response.json()["results"]
     assert event["data"]["wallet"] == frozen.json()
+
+
+async def test_the_openapi_document_describes_events_and_webhook_payloads(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/api/schema/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    for path in (
+        "/api/v1/events",
+        "/api/v1/events/{event_id}",
+        "/api/v1/events/stream",
+        "/api/v1/webhook-endpoints",
+        "/api/v1/webhook-endpoints/{endpoint_id}",
+        "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "/api/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+    ):
+        assert path in paths, path
+    stream = paths["/api/v1/events/stream"]["get"]["responses"]["200"]["content"]
+    assert list(stream) == ["text/event-stream"]
+    webhooks = document["webhooks"]
+    assert set(webhooks) == {
+        "transaction.created",
+        "transaction.completed",
+        "transaction.rejected",
+        "transaction.cancelled",
+        "transaction.expired",
+        "transaction.reversed",
+        "wallet.updated",
+    }
+    body = webhooks["transaction.created"]["post"]["requestBody"]["content"]["application/json"]
+    ref = body["schema"]["$ref"].rsplit("/", 1)[1]
+    assert ref in document["components"]["schemas"]
+    headers = {p["name"] for p in webhooks["wallet.updated"]["post"]["parameters"]}
+    assert headers == {"X-Event-Id", "X-Event-Type", "X-Signature"}

@@ -47,15 +47,18 @@ class HttpxWebhookSender:
         addresses, reason = await self._policy.addresses(url)
         if reason is not None:
             return SendOutcome(error=f"refused before connecting: {reason}")
-        target, host_header = _pinned(url, str(addresses[0]))
-        hostname = urlsplit(url).hostname or ""
+        target, extra, extensions = url, {}, {}
+        if addresses:  # connect to the address just checked, not to a fresh lookup
+            target, host_header = _pinned(url, str(addresses[0]))
+            extra = {"Host": host_header}
+            extensions = {"sni_hostname": urlsplit(url).hostname or ""}
         request = self._http().build_request(
             "POST",
             target,
             content=body,
-            headers={**headers, "Host": host_header},
+            headers={**headers, **extra},
             timeout=httpx.Timeout(seconds),
-            extensions={"sni_hostname": hostname},
+            extensions=extensions,
         )
         try:
             async with asyncio.timeout(seconds):

@@ -56,7 +56,11 @@ class TargetPolicy:
         self._resolve = resolver
 
     async def addresses(self, url: str) -> tuple[list[Address], str | None]:
-        """The addresses ``url``'s host resolves to, and why they may not be used (None: ok)."""
+        """The addresses ``url``'s host resolves to, and why they may not be used (None: ok).
+        With private targets allowed, nothing is checked or resolved (an empty list: connect by
+        name)."""
+        if self.allow_private:
+            return [], None
         host, port = host_and_port(url)
         try:
             literal = ipaddress.ip_address(host)
@@ -70,11 +74,10 @@ class TargetPolicy:
                 return [], f"the host {host!r} does not resolve"
         if not found:
             return [], f"the host {host!r} does not resolve"
-        if not self.allow_private:
-            refused = [a for a in found if not is_public(a)]
-            if refused:
-                return [], (
-                    f"the host {host!r} resolves to a non-public address ({refused[0]}); "
-                    "webhook targets must be public"
-                )
+        refused = [a for a in found if not is_public(a)]
+        if refused:
+            return [], (
+                f"the host {host!r} resolves to a non-public address ({refused[0]}); "
+                "webhook targets must be public"
+            )
         return found, None

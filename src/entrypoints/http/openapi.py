@@ -24,6 +24,7 @@ from litestar.openapi.spec import Components, Link, OpenAPIResponse, Operation, 
 from litestar.plugins import OpenAPISchemaPlugin
 
 from entrypoints.http import api_docs
+from entrypoints.http.openapi_webhooks import event_webhooks
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -70,6 +71,7 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         use_handler_docstrings=False,
+        webhooks=event_webhooks(),
     )
 
 

@@ -110,7 +110,7 @@ class WebhookEndpointsController(Controller):
         "/{endpoint_id:uuid}",
         summary="One of your webhook endpoints",
         operation_id="getWebhookEndpoint",
-        responses=responses_for(401, 404, 429),
+        responses=responses_for(400, 401, 404, 429),
     )
     async def get_endpoint(
         self, endpoint_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
@@ -144,7 +144,7 @@ class WebhookEndpointsController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete a webhook endpoint (nothing more is delivered to it)",
         operation_id="deleteWebhookEndpoint",
-        responses=responses_for(401, 404, 429),
+        responses=responses_for(400, 401, 404, 429),
     )
     async def delete_endpoint(
         self, endpoint_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
@@ -158,7 +158,7 @@ class WebhookEndpointsController(Controller):
         description="Answers the new `secret`; for 24 h deliveries carry two `v1=` signatures, "
         "one with the new secret and one with the old.",
         operation_id="rotateWebhookSecret",
-        responses=responses_for(401, 404, 429),
+        responses=responses_for(400, 401, 404, 429),
     )
     async def rotate_secret(
         self, endpoint_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
@@ -196,7 +196,7 @@ class WebhookEndpointsController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Attempt a delivery again now (also one that failed)",
         operation_id="retryWebhookDelivery",
-        responses=responses_for(401, 404, 429),
+        responses=responses_for(400, 401, 404, 429),
     )
     async def retry_delivery(
         self,
