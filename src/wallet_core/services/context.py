@@ -64,7 +64,7 @@ class Actor:
     email: str = ""
     session_generation: int = 0
     #: When the access token the actor came with expires (None: not from a token).
-    expires_at: datetime | None = None
+    expires_at: datetime | None = field(default=None, compare=False)
 
     def require_staff(self) -> None:
         if not self.is_staff:
