@@ -210,17 +210,26 @@ class EventQuery:
 
 class EventSignal:
     """Wakes waiting feeds of this process. Adapters call :meth:`notify` when the database says
-    some process committed events; this process's own writes notify it directly."""
+    some process committed events; this process's own writes notify it directly.
+
+    A reader takes :attr:`generation` *before* it reads, and waits with it: a notification that
+    came while it was reading makes the wait return at once instead of being missed.
+    """
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
+        self.generation = 0
 
     def notify(self) -> None:
+        self.generation += 1
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        """Until the next :meth:`notify`, or ``seconds`` at most."""
+    async def wait(self, seconds: float, since: int | None = None) -> None:
+        """Until a :meth:`notify` after generation ``since`` (default: from now), or ``seconds``
+        at most."""
+        if since is not None and since != self.generation:
+            return
         changed = self._changed
         try:
             async with asyncio.timeout(seconds):

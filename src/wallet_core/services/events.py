@@ -119,7 +119,9 @@ class EventService:
         event (for keep-alives)."""
         clock = self._ctx.clock
         quiet_since = clock.now()
+        signal = self._ctx.event_signal
         while until is None or clock.now() < until:
+            seen = signal.generation
             rows = await self._after(position)
             for event in rows:
                 position = event.position
@@ -137,7 +139,7 @@ class EventService:
             timeout = FEED_POLL_SECONDS
             if until is not None:
                 timeout = min(timeout, max(0.0, (until - now).total_seconds()))
-            await self._ctx.event_signal.wait(timeout)
+            await signal.wait(timeout, since=seen)
 
     async def stream(
         self, actor: Actor, last_event_id: UUID | None = None, until: datetime | None = None

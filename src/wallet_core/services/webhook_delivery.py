@@ -14,10 +14,12 @@ import contextlib
 import json
 import random
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
-from wallet_core.events import Event
+from wallet_core.events import Event, EventSignal
 from wallet_core.ports import UnitOfWork, WebhookSender
 from wallet_core.services.context import Context
 from wallet_core.webhooks import (
@@ -50,6 +52,8 @@ class WebhookDeliveryService:
         self._rng = rng or random.Random()
         self._in_flight: Counter[UUID] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Woken by events committing and by deliveries finishing (room for the next ones).
+        self._wake = EventSignal()
 
     async def dispatch(self) -> int:
         """Fan the next events out to the endpoints that want them; how many deliveries."""
@@ -178,6 +182,7 @@ class WebhookDeliveryService:
             self._in_flight[delivery.endpoint_id] -= 1
             if self._in_flight[delivery.endpoint_id] <= 0:
                 del self._in_flight[delivery.endpoint_id]
+            self._wake.notify()
 
     async def step(self) -> int:
         """One round of :meth:`run`: dispatch, and start what may be sent now."""
@@ -211,6 +216,15 @@ class WebhookDeliveryService:
             for task in list(self._tasks):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+async def _either(*waits: Coroutine[Any, Any, None]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _failed(delivery: Delivery) -> Delivery:
