@@ -24,7 +24,7 @@ from wallet_core.events import Event, EventType
 
 MAX_ENDPOINTS_PER_USER = 10
 #: Deliveries to one endpoint in flight at once, per worker process.
-ENDPOINT_CONCURRENCY = 4
+ENDPOINT_CONCURRENCY = 8
 MAX_BACKOFF = timedelta(hours=6)
 #: How long an old secret still signs after a rotation.
 ROTATION_OVERLAP = timedelta(hours=24)

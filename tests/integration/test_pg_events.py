@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -87,3 +89,42 @@ async def test_the_feed_sees_every_event_once_in_commit_order_under_concurrent_w
     assert all(e.type is EventType.TRANSACTION_CREATED for e in seen)
     positions = [e.position for e in seen]
     assert positions == sorted(positions)  # type: ignore[type-var]
+
+
+async def test_an_event_still_being_written_holds_later_ones_back_so_none_is_skipped(
+    api: Api, container: Container, database_url: str
+) -> None:
+    """A transaction that took its sequence value first but commits last: the feed must not hand
+    out the later events before it, or a reader continuing from them would skip it."""
+    alice = await api.person()
+    events = container.core.events
+    start = await events.start(None)
+    slow = await asyncpg.connect(_dsn(database_url))
+    early = uuid.uuid4()
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await slow.execute(
+            "INSERT INTO events (id, type, created_at, data, transaction_id, wallet_id, xid, seq)"
+            " VALUES ($1, 'wallet.updated', now(), '{}'::jsonb, NULL, NULL,"
+            " pg_current_xact_id()::text::bigint, nextval('events_seq'))",
+            early,
+        )
+        await api.fund(alice, "1.00")  # commits two events after the open one
+        held = [e async for e in _drain(events, start)]
+        assert held == []  # nothing past the open transaction
+        await transaction.commit()
+    finally:
+        await slow.close()
+    released = [e async for e in _drain(events, start)]
+    assert released[0].id == early
+    assert [e.type for e in released[1:]] == [
+        EventType.TRANSACTION_CREATED,
+        EventType.TRANSACTION_COMPLETED,
+    ]
+
+
+async def _drain(events: Any, start: Position | None) -> AsyncIterator[Event]:
+    """What the feed returns now, read straight from storage (staff: every event)."""
+    for event in await events._after(start):
+        yield event
