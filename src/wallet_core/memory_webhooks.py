@@ -125,6 +125,12 @@ class MemoryWebhookRepository:
     async def count_deliveries(self, endpoint_id: UUID, status: DeliveryStatus | None) -> int:
         return len(self._of(endpoint_id, status))
 
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        old = [d for d in self._deliveries.values() if d.created_at < before][:limit]
+        for delivery in old:
+            self._deliveries.delete(delivery.id)
+        return len(old)
+
 
 def _leased(delivery: Delivery, until: datetime) -> Delivery:
     return replace(delivery, next_attempt_at=until)

@@ -349,6 +349,9 @@ class WebhookRepository(Protocol):
 
     async def count_deliveries(self, endpoint_id: UUID, status: DeliveryStatus | None) -> int: ...
 
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries made before ``before``; how many went."""
+
 
 class WebhookSender(Protocol):
     """Sends deliveries over HTTP, and decides which URLs may be targets."""

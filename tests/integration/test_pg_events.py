@@ -128,3 +128,30 @@ async def _drain(events: Any, start: Position | None) -> AsyncIterator[Event]:
     """What the feed returns now, read straight from storage (staff: every event)."""
     for event in await events._after(start):
         yield event
+
+
+async def test_pruning_deletes_old_events_with_their_viewers_only(container: Container) -> None:
+    from datetime import UTC, datetime
+
+    old = datetime(2001, 1, 1, tzinfo=UTC)
+    viewer = uuid.uuid4()
+    ancient = [
+        Event(uuid.uuid4(), EventType.WALLET_UPDATED, old, {"wallet": {}}, (viewer,))
+        for _ in range(3)
+    ]
+
+    async def add(uow: Any) -> None:
+        await uow.events.add_many(ancient)
+
+    async def prune(uow: Any) -> tuple[int, int]:
+        deliveries = await uow.webhooks.prune_deliveries(datetime(2001, 1, 2, tzinfo=UTC), 100)
+        return await uow.events.prune(datetime(2001, 1, 2, tzinfo=UTC), 2), deliveries
+
+    async def left(uow: Any) -> list[Any]:
+        return [await uow.events.get(e.id) for e in ancient]
+
+    await container.storage.run(add)
+    assert await container.storage.run(prune) == (2, 0)  # bounded by the batch size
+    assert await container.storage.run(prune) == (1, 0)
+    assert await container.storage.run_read(left) == [None, None, None]
+    assert await container.storage.run(prune) == (0, 0)  # nothing newer was touched

@@ -166,3 +166,17 @@ async def test_pruning_drops_events_past_retention(world: World) -> None:
     world.advance(days=2)
     assert await world.core.events.prune() == 2
     assert len(await _all(world)) == 2
+
+
+async def test_pruning_drops_webhook_deliveries_of_the_same_age() -> None:
+    from core_world import make_world
+
+    world = await make_world()
+    alice = await world.register("alice")
+    await world.core.webhooks.create(alice.actor, "https://x.example", ["*"])
+    await world.fund(alice.wallet.id, "1.00")
+    await world.core.webhook_delivery.dispatch()
+    assert len(world.storage.state.webhook_deliveries) == 2
+    world.advance(days=31)
+    await world.core.events.prune()
+    assert world.storage.state.webhook_deliveries == {}

@@ -221,3 +221,10 @@ class SqlWebhookRepository:
     async def count_deliveries(self, endpoint_id: UUID, status: DeliveryStatus | None) -> int:
         counted = select(func.count()).select_from(self._of(endpoint_id, status).subquery())
         return int((await self._s.execute(counted)).scalar_one())
+
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        old = select(deliveries_t.c.id).where(deliveries_t.c.created_at < before).limit(limit)
+        ids = [r[0] for r in await self._s.execute(old)]
+        if ids:
+            await self._s.execute(delete(deliveries_t).where(deliveries_t.c.id.in_(ids)))
+        return len(ids)

@@ -152,12 +152,14 @@ class EventService:
                 yield event
 
     async def prune(self) -> int:
-        """Delete events older than the retention period; how many went."""
+        """Delete events (and webhook deliveries) older than the retention period; how many
+        events went."""
         before = self._ctx.clock.now() - self._ctx.policy.event_retention
         total = 0
         while True:
 
             async def work(uow: UnitOfWork) -> int:
+                await uow.webhooks.prune_deliveries(before, PRUNE_BATCH)
                 return await uow.events.prune(before, PRUNE_BATCH)
 
             pruned = await self._ctx.storage.run(work)
