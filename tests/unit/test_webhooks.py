@@ -199,3 +199,33 @@ async def test_https_only_in_production() -> None:
     with pytest.raises(ValidationFailed):
         await world.core.webhooks.create(alice.actor, "http://x.example", ["*"])
     await world.core.webhooks.create(alice.actor, "https://x.example", ["*"])
+
+
+async def test_the_loop_sends_the_next_deliveries_as_soon_as_room_frees_up() -> None:
+    """With a poll interval far longer than the test may take, only the wake-ups (events
+    committed, a delivery finished) can move the loop along."""
+    import asyncio
+
+    sender = RecordingSender()
+    world = await _world(sender)
+    alice = await world.register("alice")
+    await world.core.webhooks.create(alice.actor, "https://l.example", ["*"])
+    for _ in range(15):  # 30 events: more than one endpoint may have in flight at once
+        await world.fund(alice.wallet.id, "1.00")
+    running = asyncio.create_task(world.core.webhook_delivery.run(poll_seconds=3600))
+    try:
+
+        async def all_sent() -> None:
+            while len(sender.sent) < 30:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(all_sent(), 10)
+        await world.fund(alice.wallet.id, "1.00")  # a commit wakes it too
+
+        async def two_more() -> None:
+            while len(sender.sent) < 32:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(two_more(), 10)
+    finally:
+        running.cancel()

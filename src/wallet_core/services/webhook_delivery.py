@@ -184,9 +184,11 @@ class WebhookDeliveryService:
                 del self._in_flight[delivery.endpoint_id]
             self._wake.notify()
 
-    async def step(self) -> int:
-        """One round of :meth:`run`: dispatch, and start what may be sent now."""
-        await self.dispatch()
+    async def step(self, dispatch: bool = True) -> int:
+        """One round of :meth:`run`: dispatch (unless told not to), and start what may be sent
+        now."""
+        if dispatch:
+            await self.dispatch()
         room = MAX_IN_FLIGHT - sum(self._in_flight.values())
         if room <= 0:
             return 0
@@ -201,15 +203,31 @@ class WebhookDeliveryService:
 
     async def run(self, poll_seconds: float) -> None:
         """Forever: deliveries start within ``poll_seconds`` of their event or retry time."""
+        events = self._ctx.event_signal
+        loop = asyncio.get_running_loop()
+        dispatched: tuple[int, float] | None = None  # (events' generation, when)
         try:
             while True:
+                seen = (events.generation, self._wake.generation)
+                # Fan out when events were committed since, or at the poll interval anyway.
+                due = (
+                    dispatched is None
+                    or dispatched[0] != seen[0]
+                    or loop.time() - dispatched[1] >= poll_seconds
+                )
+                if due:
+                    dispatched = (seen[0], loop.time())
                 try:
-                    started = await self.step()
-                except Exception:
+                    started = await self.step(dispatch=due)
+                except Exception:  # a failed round is retried after a pause
                     started = 0
                     await asyncio.sleep(poll_seconds)
                 if not started:
-                    await self._ctx.event_signal.wait(poll_seconds)
+                    # Until events commit, a delivery finishes (room for more), or the poll.
+                    await _either(
+                        events.wait(poll_seconds, since=seen[0]),
+                        self._wake.wait(poll_seconds, since=seen[1]),
+                    )
         finally:
             for task in list(self._tasks):
                 task.cancel()
