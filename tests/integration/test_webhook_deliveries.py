@@ -214,7 +214,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
             await setup.api.fund(dave, "1.00")
         await receiver.wait_for(3, timeout=90)  # all three in flight, none answered
         first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        await asyncio.to_thread(first.wait, 10)
     finally:
         if first.poll() is None:
             first.kill()
@@ -223,7 +223,12 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     try:
         await receiver.wait_for(6, timeout=90)  # each offered again once its lease ran out
     finally:
+        # Waiting in a thread: this loop keeps serving the receiver meanwhile.
         second.send_signal(signal.SIGTERM)
-        second.wait(timeout=30)
+        try:
+            await asyncio.to_thread(second.wait, 30)
+        finally:
+            if second.poll() is None:
+                second.kill()
     ids = [r.headers["x-event-id"] for r in receiver.received]
     assert len(set(ids)) == 3 and set(ids[3:]) == set(ids[:3])
