@@ -27,6 +27,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     hanging: int = 0
     _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     on_request: Callable[[Received], None] | None = None
@@ -43,6 +44,8 @@ class Receiver:
         if self._server is not None:
             self._server.close()
             self._release.set()
+            for writer in list(self._writers):  # kept-alive connections too
+                writer.close()
             await self._server.wait_closed()
             self._server = None
             self._release = asyncio.Event()
@@ -60,6 +63,7 @@ class Receiver:
         await asyncio.wait_for(wait(), timeout)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -86,4 +90,5 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError):
             return
         finally:
+            self._writers.discard(writer)
             writer.close()
