@@ -25,7 +25,10 @@ from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.secret_box import AesGcmSecretBox
 from adapters.security.secret_hasher import HmacSecretHasher
 from adapters.sql.engine import create_engine, is_sqlite, plain_url
+from adapters.sql.event_listener import PgEventListener
 from adapters.sql.storage import SqlStorage
+from adapters.webhooks.httpx_sender import HttpxWebhookSender
+from adapters.webhooks.targets import TargetPolicy
 from entrypoints.session_sync import SessionSync
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
@@ -40,6 +43,7 @@ from wallet_core.ports import (
     SecretBox,
 )
 from wallet_core.services.context import Policy
+from wallet_core.webhooks import RetryPolicy
 
 if TYPE_CHECKING:
     # Imported by build() only when configured, so a command on the embedded default (or on
@@ -65,11 +69,15 @@ class Container:
     session_sync: SessionSync
     ledger: AsyncpgLedger | None = None
     redis: Redis | None = None
+    event_listener: PgEventListener | None = None
+    webhook_sender: HttpxWebhookSender | None = None
 
     def start(self) -> None:
-        """Start this process's background upkeep (session marks); idempotent. Inside the
-        event loop that serves requests, e.g. the app's lifespan."""
+        """Start this process's background upkeep (session marks, the live streams' wake-up);
+        idempotent. Inside the event loop that serves requests, e.g. the app's lifespan."""
         self.session_sync.start()
+        if self.event_listener is not None:
+            self.event_listener.start()
 
     async def check_ready(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not."""
@@ -89,6 +97,10 @@ class Container:
 
     async def close(self) -> None:
         await self.session_sync.stop()
+        if self.event_listener is not None:
+            await self.event_listener.stop()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.close()
         await self.storage.close()
         if self.ledger is not None:
             await self.ledger.close()
@@ -109,6 +121,7 @@ def policy_from(settings: Settings) -> Policy:
         refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
         default_currency=settings.default_currency,
+        event_retention=timedelta(days=settings.event_retention_days),
     )
 
 
@@ -175,6 +188,7 @@ def build(
         )
         session_feed = RedisSessionFeed(redis, clock)
     notifier = notifier or notifier_from(settings)
+    webhook_sender = HttpxWebhookSender(TargetPolicy(settings.webhook_allow_private_targets))
     core = build_core(
         storage=storage,
         cache=cache,
@@ -200,6 +214,13 @@ def build(
         currencies=settings.currency_registry(),
         policy=policy_from(settings),
         cache_ttl_seconds=settings.cache_ttl_seconds,
+        webhook_sender=webhook_sender,
+        webhook_retry=RetryPolicy(
+            base=timedelta(seconds=settings.webhook_retry_base_seconds),
+            window=timedelta(hours=settings.webhook_retry_hours),
+            timeout_seconds=settings.webhook_timeout_seconds,
+        ),
+        webhook_https_only=settings.is_production,
     )
     return Container(
         settings=settings,
@@ -212,4 +233,8 @@ def build(
         ledger=ledger,
         session_sync=SessionSync(core.sessions, clock, session_feed),
         redis=redis,
+        event_listener=None
+        if ledger is None
+        else PgEventListener(plain_url(settings.database_url), core.ctx.event_signal),
+        webhook_sender=webhook_sender,
     )

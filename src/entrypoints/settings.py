@@ -104,6 +104,11 @@ class Settings:
     otel_traces_sampler_arg: float = 1.0
     #: The variables that came from the development secrets file (entrypoints.dev_secrets).
     development_secrets: tuple[str, ...] = ()
+    event_retention_days: int = 30
+    webhook_timeout_seconds: int = 10
+    webhook_retry_base_seconds: int = 10
+    webhook_retry_hours: int = 72
+    webhook_allow_private_targets: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -219,6 +224,10 @@ _INTS = {
     "ARGON2_MEMORY_COST_KIB": ("argon2_memory_cost_kib", 8),
     "EXPIRY_INTERVAL_SECONDS": ("expiry_interval_seconds", 1),
     "TASK_RECLAIM_SECONDS": ("task_reclaim_seconds", 1),
+    "EVENT_RETENTION_DAYS": ("event_retention_days", 1),
+    "WEBHOOK_TIMEOUT_SECONDS": ("webhook_timeout_seconds", 1),
+    "WEBHOOK_RETRY_BASE_SECONDS": ("webhook_retry_base_seconds", 1),
+    "WEBHOOK_RETRY_HOURS": ("webhook_retry_hours", 1),
 }
 _RATES = {
     "RATE_LIMIT_ANON": "rate_limit_anon",
@@ -274,6 +283,7 @@ KNOWN_VARIABLES = frozenset(
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_TRACES_SAMPLER_ARG",
         "WALLET_ADMIN_PASSWORD",  # read by `wallet create-admin` only
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS",
     }
 )
 
@@ -325,6 +335,10 @@ def load_settings(
         values["rate_limit_enabled"] = _bool("RATE_LIMIT_ENABLED", source["RATE_LIMIT_ENABLED"])
     if source.get("SMTP_STARTTLS", "").strip():
         values["smtp_starttls"] = _bool("SMTP_STARTTLS", source["SMTP_STARTTLS"])
+    if source.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").strip():
+        values["webhook_allow_private_targets"] = _bool(
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS", source["WEBHOOK_ALLOW_PRIVATE_TARGETS"]
+        )
     if source.get("EMAIL_BACKEND", "").strip():
         values["email_backend"] = _choice(
             "EMAIL_BACKEND", source["EMAIL_BACKEND"], ("console", "smtp", "memory")

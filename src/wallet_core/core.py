@@ -20,12 +20,14 @@ from wallet_core.ports import (
     SessionFeed,
     Storage,
     TokenIssuer,
+    WebhookSender,
 )
 from wallet_core.services.audit import AuditService
 from wallet_core.services.auth import AuthService
 from wallet_core.services.cashouts import CashOutService
 from wallet_core.services.context import Context, Policy, Uncounted
 from wallet_core.services.deposits import DepositService
+from wallet_core.services.events import EventService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
@@ -34,8 +36,11 @@ from wallet_core.services.transactions import TransactionService
 from wallet_core.services.transfers import TransferService
 from wallet_core.services.users import UserService
 from wallet_core.services.wallets import WalletService
+from wallet_core.services.webhook_delivery import WebhookDeliveryService
+from wallet_core.services.webhooks import WebhookEndpointService
 from wallet_core.sessions import SessionMarks
 from wallet_core.uow_ledger import UnitOfWorkLedger
+from wallet_core.webhooks import NoSender, RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,9 @@ class WalletCore:
     audit: AuditService
     idempotency: IdempotencyService
     notifications: NotificationService
+    events: EventService
+    webhooks: WebhookEndpointService
+    webhook_delivery: WebhookDeliveryService
 
 
 def build_core(
@@ -73,6 +81,9 @@ def build_core(
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     cache_ttl_seconds: int = 900,
+    webhook_sender: WebhookSender | None = None,
+    webhook_retry: RetryPolicy | None = None,
+    webhook_https_only: bool = False,
 ) -> WalletCore:
     """Every use case on one set of ports. ``ledger`` defaults to the money path on ``storage``'s
     units of work (right for SQLite and the in-memory fakes; PostgreSQL passes its own)."""
@@ -90,6 +101,7 @@ def build_core(
     sessions = SessionService(
         ctx, SessionMarks(retention=ctx.policy.session_retention), session_feed
     )
+    sender = webhook_sender or NoSender()
     return WalletCore(
         ctx=ctx,
         auth=AuthService(ctx, password_hasher, tokens, sessions),
@@ -104,4 +116,7 @@ def build_core(
         audit=AuditService(ctx),
         idempotency=IdempotencyService(ctx),
         notifications=NotificationService(ctx, renderer, notifier),
+        events=EventService(ctx),
+        webhooks=WebhookEndpointService(ctx, sender, webhook_https_only),
+        webhook_delivery=WebhookDeliveryService(ctx, sender, webhook_retry or RetryPolicy()),
     )

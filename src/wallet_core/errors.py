@@ -214,3 +214,8 @@ class LedgerInvariantViolated(DomainError):
 
     code = "ledger_invariant_violated"
     default_message = "Ledger invariant violated."
+
+
+class TooManyEndpoints(BusinessRuleViolation):
+    code = "too_many_endpoints"
+    default_message = "You have the most webhook endpoints allowed."

@@ -16,12 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from wallet_core.errors import LedgerInvariantViolated
 from wallet_core.ledger import Account, Column, Entry, Transfer, next_change_at
 from wallet_core.money import MAX_MINOR_TOTAL
 from wallet_core.records import Notification
+
+if TYPE_CHECKING:
+    from wallet_core.events import Event
 
 POSTED = frozenset({Column.DEBITS_POSTED, Column.CREDITS_POSTED})
 
@@ -91,8 +95,8 @@ class LedgerWrite:
     #: Wallets that must still be active for the write to apply.
     active: frozenset[UUID] = frozenset()
     receipt: Receipt | None = None
-    #: Opaque extra records of other parts of the core (events), inserted in the same write.
-    extra: tuple[object, ...] = field(default=())
+    #: What integrators are told about this write (see :mod:`wallet_core.events`).
+    events: tuple[Event, ...] = field(default=())
 
     def __post_init__(self) -> None:
         posted: set[UUID] = set()
@@ -112,7 +116,7 @@ class LedgerWrite:
             or self.entries
             or self.notifications
             or self.receipt
-            or self.extra
+            or self.events
         )
 
     def deltas(self) -> dict[UUID, Deltas]:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import AlreadyExists, NotAuthenticated
+from wallet_core.events import Event, Position
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
@@ -31,6 +33,8 @@ from wallet_core.ledger import (
     Transfer,
     TransferStatus,
 )
+from wallet_core.memory_events import MemoryEventRepository
+from wallet_core.memory_webhooks import MemoryWebhookRepository
 from wallet_core.money import Currencies
 from wallet_core.notifications import subject_for
 from wallet_core.ports import (
@@ -38,6 +42,7 @@ from wallet_core.ports import (
     EmailMessage,
     IssuedAccessToken,
     UnitOfWork,
+    WebhookSender,
 )
 from wallet_core.queries import (
     TransactionFilter,
@@ -55,6 +60,7 @@ from wallet_core.records import Notification, RefreshToken
 from wallet_core.services.context import Policy
 from wallet_core.sessions import SessionMark
 from wallet_core.users import User
+from wallet_core.webhooks import Delivery, RetryPolicy, WebhookEndpoint
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -322,6 +328,11 @@ class MemoryState:
     receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
     outbox: dict[UUID, Notification] = field(default_factory=dict)
     session_marks: dict[UUID, SessionMark] = field(default_factory=dict)
+    events: dict[UUID, Event] = field(default_factory=dict)
+    event_sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    webhook_endpoints: dict[UUID, WebhookEndpoint] = field(default_factory=dict)
+    webhook_deliveries: dict[UUID, Delivery] = field(default_factory=dict)
+    webhook_cursor: dict[str, Position] = field(default_factory=dict)
 
 
 def _contains(haystack: str, needle: str | None) -> bool:
@@ -752,6 +763,12 @@ class MemoryUnitOfWork:
         self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))
         self.outbox = MemoryOutboxRepository(self._table(state.outbox))
+        self.events = MemoryEventRepository(self._table(state.events), state.event_sequence)
+        self.webhooks = MemoryWebhookRepository(
+            self._table(state.webhook_endpoints),
+            self._table(state.webhook_deliveries),
+            self._table(state.webhook_cursor),
+        )
 
     def _table(self, committed: dict[K, V]) -> Overlay[K, V]:
         table: Overlay[K, V] = Overlay(committed)
@@ -795,8 +812,12 @@ def build_in_memory(
     currencies: Currencies | None = None,
     policy: Policy | None = None,
     secret: bytes | None = None,
+    webhook_sender: WebhookSender | None = None,
+    webhook_retry: RetryPolicy | None = None,
+    webhook_https_only: bool = False,
 ) -> WalletCore:
-    """A complete core on in-memory adapters: no database, no network."""
+    """A complete core on in-memory adapters: no database, no network (webhooks are sent
+    only through a ``webhook_sender`` you give)."""
     clock = clock or SystemClock()
     ids = Uuid7Generator()
     key = secret or secrets.token_bytes(32)
@@ -814,4 +835,7 @@ def build_in_memory(
         session_feed=LocalSessionFeed(),
         currencies=currencies,
         policy=policy,
+        webhook_sender=webhook_sender,
+        webhook_retry=webhook_retry,
+        webhook_https_only=webhook_https_only,
     )

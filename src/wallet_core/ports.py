@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from wallet_core.events import Event, EventQuery, Position
 from wallet_core.journal import LedgerWrite, Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
-from wallet_core.queries import TransactionQuery, UserQuery, WalletQuery
+from wallet_core.queries import PageRequest, TransactionQuery, UserQuery, WalletQuery
 from wallet_core.records import Notification, RefreshToken
 from wallet_core.sessions import SessionMark
 from wallet_core.snapshots import (
@@ -22,6 +23,7 @@ from wallet_core.snapshots import (
     WalletsAndSinks,
 )
 from wallet_core.users import User
+from wallet_core.webhooks import Delivery, DeliveryStatus, SendOutcome, WebhookEndpoint
 
 T = TypeVar("T")
 
@@ -280,6 +282,88 @@ class OutboxRepository(Protocol):
         ...
 
 
+class EventRepository(Protocol):
+    async def add_many(self, events: Sequence[Event]) -> None:
+        """Store events; each gets its position in commit order."""
+
+    async def get(self, event_id: UUID) -> Event | None: ...
+
+    async def search(self, query: EventQuery) -> list[Event]: ...
+
+    async def count(self, query: EventQuery) -> int: ...
+
+    async def after(self, position: Position | None, limit: int) -> list[Event]:
+        """Up to ``limit`` events after ``position`` (None: from the oldest) in commit order,
+        and only events no transaction still running can come before: a reader that continues
+        from the last one returned never skips one."""
+
+    async def last_position(self) -> Position | None:
+        """The position of the newest event :meth:`after` would return now."""
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events created before ``before``; how many went."""
+
+
+class WebhookRepository(Protocol):
+    async def add_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+
+    async def update_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+
+    async def delete_endpoint(self, endpoint_id: UUID) -> None:
+        """The endpoint and its deliveries."""
+
+    async def get_endpoint(self, endpoint_id: UUID) -> WebhookEndpoint | None: ...
+
+    async def endpoints_of(self, user_id: UUID) -> list[WebhookEndpoint]: ...
+
+    async def active_endpoints(self) -> list[WebhookEndpoint]: ...
+
+    async def lock_cursor(self) -> Position | None:
+        """Where the fan-out of events to deliveries has got to, locked until commit."""
+
+    async def save_cursor(self, position: Position) -> None: ...
+
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        """Insert, skipping any (endpoint, event) pair that already has one."""
+
+    async def claim_due(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        per_endpoint: int,
+        busy: Iterable[UUID],
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` pending deliveries due at ``now`` (at most ``per_endpoint``
+        of each endpoint, none of the ``busy`` ones): their ``next_attempt_at`` becomes
+        ``lease_until``, so a worker that dies while sending leaves them due again then."""
+
+    async def get_delivery(self, delivery_id: UUID) -> Delivery | None: ...
+
+    async def save_delivery(self, delivery: Delivery) -> None: ...
+
+    async def deliveries_of(
+        self, endpoint_id: UUID, status: DeliveryStatus | None, page: PageRequest
+    ) -> list[Delivery]:
+        """Newest first; a keyset cursor is the last delivery id seen."""
+
+    async def count_deliveries(self, endpoint_id: UUID, status: DeliveryStatus | None) -> int: ...
+
+    async def prune_deliveries(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries made before ``before``; how many went."""
+
+
+class WebhookSender(Protocol):
+    """Sends deliveries over HTTP, and decides which URLs may be targets."""
+
+    async def check_target(self, url: str) -> str | None:
+        """Why ``url`` may not be a target (None: it may)."""
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], seconds: float
+    ) -> SendOutcome: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories that work inside it."""
 
@@ -306,6 +390,12 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def events(self) -> EventRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
 
 class Ledger(Protocol):

@@ -187,6 +187,7 @@ class UnitOfWorkLedger:
                 await uow.transfers.update(change.after)
             await uow.entries.add_many(write.entries)
             await uow.outbox.add_many(write.notifications)
+            await uow.events.add_many(write.events)
             return Written.APPLIED
 
         try:

@@ -33,6 +33,7 @@ from wallet_core.errors import (
     TooManyAttempts,
     WalletFrozen,
 )
+from wallet_core.events import STATUS_EVENTS, Event, EventType
 from wallet_core.ledger import FundingSource, TransferStatus, TransferType
 from wallet_core.memory import ManualClock, MemoryStorage, build_in_memory
 from wallet_core.money import Currency, format_minor
@@ -519,6 +520,26 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert entries[transfer_id] == 2 + 4
             else:
                 assert entries[transfer_id] == 2 + 2
+
+    @invariant()
+    def events_tell_each_transfers_history_once(self) -> None:
+        """One ``transaction.created``, then one event per status reached (a deposit is born
+        completed), each seen by exactly the transaction's parties, in commit order."""
+        by_transfer: dict[UUID, list[Event]] = defaultdict(list)
+        stored = list(self.storage.state.events.values())
+        assert all(e.position is not None for e in stored)
+        for recorded in sorted(stored, key=lambda e: e.position):  # type: ignore[arg-type,return-value]
+            if recorded.transaction_id is not None:
+                by_transfer[recorded.transaction_id].append(recorded)
+        assert set(by_transfer) == set(self.storage.state.transfers)
+        for transfer_id, transfer in self.storage.state.transfers.items():
+            history = by_transfer[transfer_id]
+            expected = [EventType.TRANSACTION_CREATED]
+            if transfer.status is not TransferStatus.PENDING:
+                expected.append(STATUS_EVENTS[transfer.status])
+            assert [e.type for e in history] == expected, transfer.reference
+            assert history[-1].data["transaction"]["status"] == transfer.status.value
+            assert all(e.user_ids == transfer.party_user_ids for e in history)
 
     @invariant()
     def audit_is_clean(self) -> None:

@@ -13,7 +13,9 @@ forces that order):
    ``wallet_refuse()`` raises SQLSTATE WLT01 and the whole statement, receipt included, is undone.
 4. the writes: account totals (each account's ``updated_at`` strictly increasing), transaction
    changes, new transactions, entries (their posting time is their account's new ``updated_at``),
-   notifications.
+   notifications, events and who may see them. Each event's position is this transaction's id
+   and the next value of ``events_seq`` (see :mod:`adapters.sql.events`), and a ``NOTIFY`` wakes
+   the live streams of every process once the write commits.
 
 Every value travels as a parameter (arrays, unnested); names come from our own table definitions.
 """
@@ -29,6 +31,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, 
 from sqlalchemy import Column as SqlColumn
 
 from adapters.sql import mappers
+from adapters.sql.events import CHANNEL as EVENTS_CHANNEL
 from adapters.sql.records import OutboxRecord, TransferRecord, table_of
 from wallet_core.journal import LedgerWrite
 
@@ -84,6 +87,8 @@ class _Prepared:
         self.after = [mappers.transfer_to_row(c.after) for c in write.changed]
         self.deltas = write.deltas()
         self.entries = write.entries
+        self.events = write.events
+        self.viewers = [(u, e.id) for e in write.events for u in e.user_ids]
         self.columns = {
             "created": _columns(_TRANSFERS, [mappers.transfer_to_row(t) for t in write.created]),
             "notes": _columns(_OUTBOX, [mappers.outbox_to_row(n) for n in write.notifications]),
@@ -94,6 +99,10 @@ _JSON_COLUMNS = {
     table.name: {c.name for c in table.columns if isinstance(c.type, JSON)}
     for table in (_TRANSFERS, _OUTBOX)
 }
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _columns(table: Table, rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -180,6 +189,22 @@ def _build() -> tuple[str, list[Getter]]:
             p.add(lambda w: [e.delta for e in w.entries], "bigint[]"),
         ]
     )
+    events = ", ".join(
+        [
+            p.add(lambda w: [e.id for e in w.events], "uuid[]"),
+            p.add(lambda w: [e.type.value for e in w.events], "text[]"),
+            p.add(lambda w: [e.created_at for e in w.events], "timestamptz[]"),
+            p.add(lambda w: [_json(e.data) for e in w.events], "text[]"),
+            p.add(lambda w: [e.transaction_id for e in w.events], "uuid[]"),
+            p.add(lambda w: [e.wallet_id for e in w.events], "uuid[]"),
+        ]
+    )
+    viewers = ", ".join(
+        [
+            p.add(lambda w: [user for user, _ in w.viewers], "uuid[]"),
+            p.add(lambda w: [event for _, event in w.viewers], "uuid[]"),
+        ]
+    )
     sets = ", ".join(f"{name} = tv.{name}" for name in TRANSFER_CHANGES)
     sql = f"""
 WITH key_lock AS (
@@ -261,9 +286,26 @@ lines AS (
     WHERE (SELECT go FROM verdict)
     RETURNING 1
 ),
-{_insert_rows("notes", _OUTBOX, p)}
+{_insert_rows("notes", _OUTBOX, p)},
+told AS (
+    INSERT INTO events (id, type, created_at, data, transaction_id, wallet_id, xid, seq)
+    SELECT x.id, x.type, x.created_at, x.data::jsonb, x.transaction_id, x.wallet_id,
+        pg_current_xact_id()::text::bigint, nextval('events_seq')
+    FROM unnest({events}) AS x(id, type, created_at, data, transaction_id, wallet_id)
+    WHERE (SELECT go FROM verdict)
+    RETURNING 1
+),
+viewers AS (
+    INSERT INTO event_viewers (user_id, event_id)
+    SELECT v.user_id, v.event_id FROM unnest({viewers}) AS v(user_id, event_id)
+    WHERE (SELECT go FROM verdict)
+    RETURNING 1
+),
+woken AS (
+    SELECT pg_notify('{EVENTS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM told)
+)
 SELECT (SELECT got FROM key_lock) AS got, {claimed} AS claimed,
-    (SELECT go FROM verdict) AS applied
+    (SELECT go FROM verdict) AS applied, (SELECT count(*) FROM woken) AS woken
 """  # noqa: S608 - the names are ours; every value is a parameter
     return sql, p.getters
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import mappers
+from adapters.sql.events import SqlEventRepository
 from adapters.sql.ordering import like_pattern, order_by, seek
 from adapters.sql.records import (
     AccountRecord,
@@ -45,6 +46,7 @@ from adapters.sql.records import (
 )
 from adapters.sql.session import Session
 from adapters.sql.session_marks import SqlSessionMarkRepository
+from adapters.sql.webhooks import SqlWebhookRepository
 from wallet_core.errors import AlreadyExists
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
@@ -729,3 +731,5 @@ class SqlUnitOfWork:
         self.session_marks = SqlSessionMarkRepository(self.session)
         self.receipts = SqlReceiptRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session)
+        self.events = SqlEventRepository(self.session)
+        self.webhooks = SqlWebhookRepository(self.session)

@@ -14,10 +14,12 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.http.allow import OptionsAllow
 from entrypoints.http.context import provide_actor, provide_container
 from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController, metrics_endpoint
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
+from entrypoints.http.controllers.webhook_endpoints import WebhookEndpointsController
 from entrypoints.http.openapi import (
     BEARER,
     CurrencySchemaPlugin,
@@ -90,7 +92,13 @@ def create_app(
             WebhooksController,
             Router(
                 path="/",
-                route_handlers=[UsersController, WalletsController, TransactionsController],
+                route_handlers=[
+                    UsersController,
+                    WalletsController,
+                    TransactionsController,
+                    EventsController,
+                    WebhookEndpointsController,
+                ],
                 dependencies=protected,
                 security=BEARER,
             ),

@@ -41,6 +41,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from entrypoints.http import api_docs
+from entrypoints.http.openapi_webhooks import event_webhooks
 from entrypoints.http.schema_marks import CONFIGURED, Exclusive
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         use_handler_docstrings=False,
+        webhooks=event_webhooks(),
     )
 
 

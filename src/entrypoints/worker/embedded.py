@@ -1,6 +1,7 @@
 """The embedded default's background work, inside ``wallet serve`` when there is no Redis:
-the outbox relay feeding an in-process delivery queue, the expiry job and the idempotency
-cleanup, on the same code paths the taskiq worker and scheduler use."""
+the outbox relay feeding an in-process delivery queue, outgoing webhooks, the expiry job and
+the daily cleanup (idempotency receipts, events past their retention), on the same code paths
+the taskiq worker and scheduler use."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class EmbeddedJobs:
 
     async def _cleanup(self) -> None:
         await self._core.idempotency.purge_expired()
+        await self._core.events.prune()
 
     async def _deliver_forever(self) -> None:
         while True:
@@ -68,6 +70,7 @@ class EmbeddedJobs:
             asyncio.create_task(_every(expiry, "expire-transfers", self._expire)),
             asyncio.create_task(_every(cleanup, "idempotency-cleanup", self._cleanup)),
             asyncio.create_task(self._deliver_forever()),
+            asyncio.create_task(self._core.webhook_delivery.run(poll)),
         ]
 
     async def stop(self) -> None:

@@ -103,13 +103,21 @@ async def worker_main(
         )
 
     relaying = asyncio.create_task(relay_forever(relay, settings.outbox_poll_seconds))
+    # Outgoing webhooks: the deliveries table is the queue (leased rows), so a Redis outage or
+    # a worker crash loses none; the database's notifications wake it when events commit.
+    if container.event_listener is not None:
+        container.event_listener.start()
+    delivering = asyncio.create_task(
+        container.core.webhook_delivery.run(settings.outbox_poll_seconds)
+    )
     log.info("worker.started", concurrency=concurrency)
     try:
         await listen_until_stopped(broker, concurrency, stop)
     finally:
-        relaying.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relaying
+        for task in (relaying, delivering):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await broker.shutdown()
         await container.close()
         if exporter is not None:

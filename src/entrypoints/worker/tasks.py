@@ -65,6 +65,16 @@ def register_tasks(
     async def purge_idempotency() -> int:
         return await container().core.idempotency.purge_expired()
 
+    @broker.task(
+        task_name="wallet.prune_events",
+        schedule=[{"cron": "17 * * * *", "schedule_id": "prune-events"}],
+    )
+    async def prune_events() -> int:
+        pruned = await container().core.events.prune()
+        if pruned:
+            log.info("events.pruned", pruned=pruned)
+        return pruned
+
     return Tasks(deliver_notification, expire_due, purge_idempotency)
 
 

@@ -89,7 +89,13 @@ class AuthService:
         follow with ``confirm``, which checks the database when the in-process marks may lag)."""
         claims = self._tokens.verify_access(access_token, self._ctx.clock.now())
         self._sessions.check(claims.user_id, claims.session_generation)
-        return Actor(claims.user_id, claims.is_staff, claims.email, claims.session_generation)
+        return Actor(
+            claims.user_id,
+            claims.is_staff,
+            claims.email,
+            claims.session_generation,
+            claims.expires_at,
+        )
 
     async def confirm(self, actor: Actor) -> None:
         """Raise ``TokenRevoked`` if the actor's session has ended, in any process."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from wallet_core.errors import PermissionDenied
+from wallet_core.events import EventSignal
 from wallet_core.ledger import Transfer
 from wallet_core.list_cache import TransactionListCache
 from wallet_core.money import Currencies
@@ -23,6 +24,7 @@ class Policy:
     max_code_attempts: int = 5
     withdrawal_code_length: int = 10
     default_currency: str = "USD"
+    event_retention: timedelta = timedelta(days=30)
 
     @property
     def session_retention(self) -> timedelta:
@@ -49,6 +51,8 @@ class Context:
     policy: Policy
     secret_box: SecretBox
     counter: MovementCounter
+    #: Wakes this process's event feeds (see :mod:`wallet_core.services.events`).
+    event_signal: EventSignal = field(default_factory=EventSignal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class Actor:
     is_staff: bool = False
     email: str = ""
     session_generation: int = 0
+    #: When the access token the actor came with expires (None: not from a token).
+    expires_at: datetime | None = field(default=None, compare=False)
 
     def require_staff(self) -> None:
         if not self.is_staff:

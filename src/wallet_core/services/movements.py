@@ -27,6 +27,7 @@ from wallet_core.errors import (
     ServiceUnavailable,
     WalletFrozen,
 )
+from wallet_core.events import write_events
 from wallet_core.journal import LedgerWrite, TransferChange, Written, touched_users
 from wallet_core.ledger import Account, Transfer, TransferType
 from wallet_core.money import Money, format_minor
@@ -147,6 +148,7 @@ def plan(
         entries=tuple(entries),
         notifications=tuple(notifications),
         active=frozenset(active),
+        events=write_events(ctx.ids.new_id, created, changes, ctx.currencies),
     )
     return Plan(write, outcome, touched_users(moved))
 
@@ -182,6 +184,8 @@ async def execute(
             return decision.outcome
         written = await ctx.ledger.apply(write)
         if written is Written.APPLIED:
+            if write.events:
+                ctx.event_signal.notify()
             for transfer in write.movements:
                 ctx.counter.count(transfer)
             if decision.touched:

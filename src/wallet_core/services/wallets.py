@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from wallet_core.errors import FieldError, InvalidAmount, NotFound, ValidationFailed
+from wallet_core.events import wallet_event
 from wallet_core.ledger import Account, AccountKind
 from wallet_core.money import Money
 from wallet_core.ports import UnitOfWork
@@ -93,9 +94,13 @@ class WalletService:
                 return wallet
             updated = replace(wallet, is_active=is_active, updated_at=self._ctx.clock.now())
             await uow.accounts.save([updated])
+            event = wallet_event(self._ctx.ids.new_id(), updated, self._ctx.currencies)
+            await uow.events.add_many([event])
             return updated
 
-        return await self._ctx.storage.run(work)
+        wallet = await self._ctx.storage.run(work)
+        self._ctx.event_signal.notify()
+        return wallet
 
     async def list(self, actor: Actor, params: WalletListParams) -> Page[Account]:
         ordering = parse_ordering(params.ordering, WALLET_ORDERINGS, DEFAULT_WALLET_ORDERING)
