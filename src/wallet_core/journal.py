@@ -19,11 +19,11 @@ from enum import Enum
 from uuid import UUID
 
 from wallet_core.errors import LedgerInvariantViolated
-from wallet_core.ledger import Account, Column, Entry, Transfer, next_change_at
+from wallet_core.ledger import POSTED_COLUMNS, Account, Column, Entry, Transfer, next_change_at
 from wallet_core.money import MAX_MINOR_TOTAL
 from wallet_core.records import Notification
 
-POSTED = frozenset({Column.DEBITS_POSTED, Column.CREDITS_POSTED})
+POSTED = POSTED_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +160,20 @@ def moved(account: Account, deltas: Deltas, now: datetime) -> Account:
         transfer_count=account.transfer_count + deltas.transfer_count,
         updated_at=next_change_at(account, now),
     )
+
+
+def with_running_balances(
+    entries: Iterable[Entry], accounts_after: Mapping[UUID, Account]
+) -> tuple[Entry, ...]:
+    """The entries as stored: each posted at its account's new ``updated_at`` and, when posted,
+    carrying the account's posted balance after the write (one posted line per account per
+    write, so that is the balance right after the line)."""
+    result = []
+    for entry in entries:
+        after = accounts_after[entry.account_id]
+        balance = after.balance if entry.is_posted else None
+        result.append(replace(entry, posted_at=after.updated_at, balance_after=balance))
+    return tuple(result)
 
 
 def refusal(

@@ -210,16 +210,38 @@ class Transfer:
         return replace(self, failed_attempts=self.failed_attempts + 1, updated_at=now)
 
 
+POSTED_COLUMNS = frozenset({Column.DEBITS_POSTED, Column.CREDITS_POSTED})
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One immutable line of the ledger: ``delta`` applied to one total of one account."""
+    """One immutable line of the ledger: ``delta`` applied to one total of one account.
+
+    ``posted_at`` is the account's ``updated_at`` right after the write (strictly increasing per
+    account); a posted line also carries ``balance_after``, the account's posted balance right
+    after it (None on pending lines, which do not change the balance).
+    """
 
     id: UUID
     transfer_id: UUID
     account_id: UUID
     column: Column
     delta: int
-    created_at: datetime
+    posted_at: datetime
+    balance_after: int | None = None
+
+    @property
+    def is_posted(self) -> bool:
+        return self.column in POSTED_COLUMNS
+
+    @property
+    def amount(self) -> int:
+        """The signed change of the account's posted balance: credits positive, debits negative."""
+        if self.column is Column.CREDITS_POSTED:
+            return self.delta
+        if self.column is Column.DEBITS_POSTED:
+            return -self.delta
+        return 0
 
 
 @dataclass(frozen=True, slots=True)

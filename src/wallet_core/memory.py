@@ -25,12 +25,12 @@ from wallet_core.errors import AlreadyExists, NotAuthenticated
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
-    Column,
     Entry,
     FundingSource,
     Transfer,
     TransferStatus,
 )
+from wallet_core.memory_entries import MemoryEntryRepository
 from wallet_core.money import Currencies
 from wallet_core.notifications import subject_for
 from wallet_core.ports import (
@@ -600,24 +600,6 @@ class MemoryTransferRepository:
         return counts
 
 
-class MemoryEntryRepository:
-    def __init__(self, table: Overlay[UUID, Entry]) -> None:
-        self._t = table
-
-    async def add_many(self, entries: Sequence[Entry]) -> None:
-        for entry in entries:
-            if self._t.get(entry.id) is not None:
-                raise AlreadyExists("Entries are immutable.")
-            self._t.put(entry.id, entry)
-
-    async def totals(self) -> dict[UUID, dict[Column, int]]:
-        totals: dict[UUID, dict[Column, int]] = {}
-        for entry in self._t.values():
-            per = totals.setdefault(entry.account_id, {})
-            per[entry.column] = per.get(entry.column, 0) + entry.delta
-        return totals
-
-
 class MemoryRefreshTokenRepository:
     def __init__(self, table: Overlay[UUID, RefreshToken]) -> None:
         self._t = table
@@ -746,8 +728,9 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._table(state.users))
         accounts = self._table(state.accounts)
         self.accounts = MemoryAccountRepository(accounts, new_id, now)
-        self.transfers = MemoryTransferRepository(self._table(state.transfers), accounts)
-        self.entries = MemoryEntryRepository(self._table(state.entries))
+        transfers = self._table(state.transfers)
+        self.transfers = MemoryTransferRepository(transfers, accounts)
+        self.entries = MemoryEntryRepository(self._table(state.entries), transfers)
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
         self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))

@@ -9,6 +9,7 @@ from wallet_core.journal import Receipt
 from wallet_core.ledger import (
     Account,
     AccountKind,
+    Column,
     Entry,
     FundingSource,
     Party,
@@ -166,8 +167,22 @@ def entry_to_row(entry: Entry) -> dict[str, Any]:
         "account_id": entry.account_id,
         "total": entry.column.value,
         "delta": entry.delta,
-        "created_at": entry.created_at,
+        "posted_at": entry.posted_at,
+        "balance_after": entry.balance_after,
     }
+
+
+def entry_from_row(row: Any) -> Entry:
+    m = _m(row)
+    return Entry(
+        id=m["id"],
+        transfer_id=m["transfer_id"],
+        account_id=m["account_id"],
+        column=Column(m["total"]),
+        delta=m["delta"],
+        posted_at=m["posted_at"],
+        balance_after=m["balance_after"],
+    )
 
 
 def refresh_token_from_row(row: Any) -> RefreshToken:

@@ -12,8 +12,9 @@ forces that order):
 3. ``verdict``: the guards of :func:`wallet_core.journal.refusal`, on those rows. If one fails,
    ``wallet_refuse()`` raises SQLSTATE WLT01 and the whole statement, receipt included, is undone.
 4. the writes: account totals (each account's ``updated_at`` strictly increasing), transaction
-   changes, new transactions, entries (their posting time is their account's new ``updated_at``),
-   notifications.
+   changes, new transactions, entries (their posting time is their account's new ``updated_at``,
+   and a posted line's ``balance_after`` the balance the account update returned: exact however
+   many writes race, since the row is locked), notifications.
 
 Every value travels as a parameter (arrays, unnested); names come from our own table definitions.
 """
@@ -245,7 +246,7 @@ moved AS (
         transfer_count = a.transfer_count + av.tc,
         updated_at = GREATEST({now}, a.updated_at + interval '1 microsecond')
     FROM av WHERE a.id = av.id AND (SELECT go FROM verdict)
-    RETURNING a.id, a.updated_at
+    RETURNING a.id, a.updated_at, a.credits_posted - a.debits_posted AS balance
 ),
 changed AS (
     UPDATE transfers t SET {sets}
@@ -254,8 +255,9 @@ changed AS (
 ),
 {_insert_rows("created", _TRANSFERS, p)},
 lines AS (
-    INSERT INTO entries (id, transfer_id, account_id, total, delta, created_at)
-    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at
+    INSERT INTO entries (id, transfer_id, account_id, total, delta, posted_at, balance_after)
+    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at,
+        CASE WHEN e.total IN ('debits_posted', 'credits_posted') THEN m.balance END
     FROM unnest({ev}) AS e(id, transfer_id, account_id, total, delta)
     JOIN moved m ON m.id = e.account_id
     WHERE (SELECT go FROM verdict)

@@ -84,6 +84,7 @@ FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
 TRANSFER_TYPES = ("deposit", "withdrawal", "transfer")
 TRANSFER_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
 ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+POSTED_TOTALS = ("debits_posted", "credits_posted")
 
 
 class AccountRecord(Base):
@@ -190,11 +191,27 @@ class EntryRecord(Base):
     account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     total: Mapped[str] = mapped_column(String(16))
     delta: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime]
+    #: The account's posted balance right after this line (posted lines only).
+    balance_after: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint(_in("total", ENTRY_COLUMNS), name="total"),
         CheckConstraint("delta <> 0", name="delta_non_zero"),
+        CheckConstraint(
+            f"({_in('total', POSTED_TOTALS)}) = (balance_after IS NOT NULL)",
+            name="balance_after_when_posted",
+        ),
+        # An account's posted lines by time: a statement page, and the balance at an instant
+        # (the last line at or before it) in one index lookup.
+        Index(
+            "ix_entries_account_posted",
+            "account_id",
+            "posted_at",
+            postgresql_include=["balance_after"],
+            postgresql_where=text("balance_after IS NOT NULL"),
+            sqlite_where=text("balance_after IS NOT NULL"),
+        ),
     )
 
 

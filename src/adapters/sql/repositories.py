@@ -32,10 +32,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import mappers
+from adapters.sql.entries import SqlEntryRepository
 from adapters.sql.ordering import like_pattern, order_by, seek
 from adapters.sql.records import (
     AccountRecord,
-    EntryRecord,
     IdempotencyKeyRecord,
     OutboxRecord,
     RefreshTokenRecord,
@@ -49,8 +49,6 @@ from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
     AccountKind,
-    Column,
-    Entry,
     FundingSource,
     Transfer,
     TransferStatus,
@@ -70,7 +68,6 @@ from wallet_core.users import User
 users_t = UserRecord.__table__
 accounts_t = AccountRecord.__table__
 transfers_t = TransferRecord.__table__
-entries_t = EntryRecord.__table__
 tokens_t = RefreshTokenRecord.__table__
 idem_t = IdempotencyKeyRecord.__table__
 outbox_t = OutboxRecord.__table__
@@ -133,7 +130,6 @@ _TRANSFER_UPDATE = (
 _VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_count), 0)).where(
     accounts_t.c.owner_id == bindparam("owner")
 )
-_ENTRY_INSERT = entries_t.insert()
 _OUTBOX_INSERT = outbox_t.insert()
 _RECEIPT_BY_KEY = select(idem_t.c.fingerprint, idem_t.c.receipt).where(
     idem_t.c.scope == bindparam("scope"),
@@ -567,23 +563,6 @@ class SqlTransferRepository(_Repository):
             for side in _viewer_sides(f.viewer_id)
         ]
         return int((await self._s.execute(select(halves[0] + halves[1]))).scalar_one())
-
-
-# Entries ----------------------------------------------------------------------------------------
-
-
-class SqlEntryRepository(_Repository):
-    async def add_many(self, entries: Sequence[Entry]) -> None:
-        if entries:
-            await self._s.execute(_ENTRY_INSERT, [mappers.entry_to_row(e) for e in entries])
-
-    async def totals(self) -> dict[UUID, dict[Column, int]]:
-        e = entries_t.c
-        stmt = select(e.account_id, e.total, func.sum(e.delta)).group_by(e.account_id, e.total)
-        totals: dict[UUID, dict[Column, int]] = {}
-        for account_id, total, delta in await self._s.execute(stmt):
-            totals.setdefault(account_id, {})[Column(total)] = int(delta)
-        return totals
 
 
 # Refresh tokens ---------------------------------------------------------------------------------

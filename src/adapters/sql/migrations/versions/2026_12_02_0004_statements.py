@@ -1,0 +1,86 @@
+"""Statements: running balances on entries.
+
+Entries get ``posted_at`` (the name statements use for a line's time; it was ``created_at``) and
+``balance_after``: on every posted line, the account's posted balance right after it. Existing
+lines are backfilled with a running sum per account in posting order (id breaks ties), with the
+immutability trigger paused for the backfill only. An index on an account's posted lines by time
+makes "the balance at an instant" one index lookup.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02 02:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+POSTED = "total IN ('debits_posted', 'credits_posted')"
+SIGNED = "CASE total WHEN 'credits_posted' THEN delta ELSE -delta END"
+
+BACKFILL_POSTGRES = f"""
+UPDATE entries e SET balance_after = r.running
+FROM (
+    SELECT id, sum({SIGNED}) OVER (PARTITION BY account_id ORDER BY posted_at, id) AS running
+    FROM entries WHERE {POSTED}
+) r
+WHERE e.id = r.id
+"""  # noqa: S608 - constant text
+
+BACKFILL_SQLITE = f"""
+UPDATE entries SET balance_after = (
+    SELECT sum(CASE p.total WHEN 'credits_posted' THEN p.delta ELSE -p.delta END)
+    FROM entries p
+    WHERE p.account_id = entries.account_id
+        AND p.total IN ('debits_posted', 'credits_posted')
+        AND (p.posted_at < entries.posted_at
+            OR (p.posted_at = entries.posted_at AND p.id <= entries.id))
+)
+WHERE {POSTED}
+"""  # noqa: S608 - constant text
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    with op.batch_alter_table("entries") as batch:
+        batch.alter_column("created_at", new_column_name="posted_at")
+        batch.add_column(sa.Column("balance_after", sa.BigInteger(), nullable=True))
+    if postgres:
+        op.execute("ALTER TABLE entries DISABLE TRIGGER entries_immutable")
+        op.execute(BACKFILL_POSTGRES)
+        op.execute("ALTER TABLE entries ENABLE TRIGGER entries_immutable")
+    else:
+        op.execute(BACKFILL_SQLITE)
+    with op.batch_alter_table("entries") as batch:
+        batch.create_check_constraint(
+            op.f("ck_entries_balance_after_when_posted"),
+            f"({POSTED}) = (balance_after IS NOT NULL)",
+        )
+    op.create_index(
+        "ix_entries_account_posted",
+        "entries",
+        ["account_id", "posted_at"],
+        unique=False,
+        postgresql_include=["balance_after"],
+        postgresql_where=sa.text("balance_after IS NOT NULL"),
+        sqlite_where=sa.text("balance_after IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(
+        "ix_entries_account_posted",
+        table_name="entries",
+        postgresql_where=sa.text("balance_after IS NOT NULL"),
+        sqlite_where=sa.text("balance_after IS NOT NULL"),
+    )
+    with op.batch_alter_table("entries") as batch:
+        batch.drop_constraint(op.f("ck_entries_balance_after_when_posted"), type_="check")
+        batch.drop_column("balance_after")
+        batch.alter_column("posted_at", new_column_name="created_at")
