@@ -30,6 +30,7 @@ from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
 from wallet_core.services.sessions import SessionService
+from wallet_core.services.statements import StatementService
 from wallet_core.services.transactions import TransactionService
 from wallet_core.services.transfers import TransferService
 from wallet_core.services.users import UserService
@@ -53,6 +54,7 @@ class WalletCore:
     audit: AuditService
     idempotency: IdempotencyService
     notifications: NotificationService
+    statements: StatementService
 
 
 def build_core(
@@ -104,4 +106,5 @@ def build_core(
         audit=AuditService(ctx),
         idempotency=IdempotencyService(ctx),
         notifications=NotificationService(ctx, renderer, notifier),
+        statements=StatementService(ctx),
     )

@@ -132,6 +132,7 @@ _CURSOR_KINDS: Mapping[str, type] = {
     "amount": int,
     "balance": int,
     "created_at": datetime,
+    "posted_at": datetime,
     "expiry_time": datetime,
     "type": str,
     "status": str,

@@ -14,6 +14,7 @@ from entrypoints.http.allow import OptionsAllow
 from entrypoints.http.context import provide_actor, provide_container
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.health import HealthController, metrics_endpoint
+from entrypoints.http.controllers.statements import StatementsController
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
@@ -84,7 +85,12 @@ def create_app(
             WebhooksController,
             Router(
                 path="/",
-                route_handlers=[UsersController, WalletsController, TransactionsController],
+                route_handlers=[
+                    UsersController,
+                    WalletsController,
+                    StatementsController,
+                    TransactionsController,
+                ],
                 dependencies=protected,
                 security=BEARER,
             ),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from entrypoints.http.schemas import (
+    BalanceResponse,
+    EntryResponse,
     Owner,
     PartyResponse,
     StaffUserResponse,
+    StatementResponse,
     TransactionResponse,
     UserResponse,
     WalletResponse,
@@ -13,6 +16,7 @@ from entrypoints.http.schemas import (
 )
 from wallet_core.ledger import Account, Party, Transfer
 from wallet_core.money import Currencies, format_minor
+from wallet_core.statements import BalanceAt, Line, Statement
 from wallet_core.users import User
 
 
@@ -95,3 +99,43 @@ def transaction_body(t: Transfer, currencies: Currencies) -> TransactionResponse
 
 def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalResponse:
     return WithdrawalResponse(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]
+
+
+def entry_body(line: Line, currencies: Currencies) -> EntryResponse:
+    unit = currencies.get(line.currency)
+    return EntryResponse(
+        id=line.id,
+        transaction_id=line.transaction_id,
+        type=line.type.value,  # type: ignore[arg-type]
+        reference=line.reference,
+        description=line.description,
+        amount=format_minor(line.amount, unit),
+        balance_after=format_minor(line.balance_after, unit),
+        posted_at=line.posted_at,
+    )
+
+
+def balance_body(found: BalanceAt, currencies: Currencies) -> BalanceResponse:
+    wallet = found.wallet
+    return BalanceResponse(
+        wallet_id=wallet.id,
+        currency=wallet.currency,
+        at=found.at,
+        balance=format_minor(found.balance, currencies.get(wallet.currency)),
+    )
+
+
+def statement_body(statement: Statement, currencies: Currencies) -> StatementResponse:
+    wallet = statement.wallet
+    unit = currencies.get(wallet.currency)
+    return StatementResponse(
+        wallet_id=wallet.id,
+        currency=wallet.currency,
+        start=statement.start,
+        end=statement.end,
+        opening_balance=format_minor(statement.opening_balance, unit),
+        closing_balance=format_minor(statement.closing_balance, unit),
+        total_credits=format_minor(statement.totals.credits, unit),
+        total_debits=format_minor(statement.totals.debits, unit),
+        entry_count=statement.totals.count,
+    )

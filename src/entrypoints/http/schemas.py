@@ -208,6 +208,40 @@ class WithdrawalResponse(TransactionResponse):
     withdrawal_code: str = ""
 
 
+# Statements -------------------------------------------------------------------------------------
+
+
+class EntryResponse(msgspec.Struct):
+    id: UUID
+    transaction_id: UUID
+    type: TransactionType
+    reference: str
+    description: str
+    #: Signed: "-25.50" for a debit, "100.00" for a credit.
+    amount: str
+    balance_after: str
+    posted_at: datetime
+
+
+class BalanceResponse(msgspec.Struct):
+    wallet_id: UUID
+    currency: str
+    at: datetime
+    balance: str
+
+
+class StatementResponse(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    wallet_id: UUID
+    currency: str
+    start: datetime
+    end: datetime
+    opening_balance: str
+    closing_balance: str
+    total_credits: str
+    total_debits: str
+    entry_count: int
+
+
 # Pages ------------------------------------------------------------------------------------------
 
 
@@ -224,6 +258,14 @@ class WalletPage(msgspec.Struct):
     next: str | None
     previous: str | None
     results: list[WalletResponse]
+    next_cursor: str | None = None
+
+
+class EntryPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[EntryResponse]
     next_cursor: str | None = None
 
 
