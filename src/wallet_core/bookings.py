@@ -3,7 +3,7 @@ movement that explains it (the accounts' new totals and the entry lines), built 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -56,6 +56,7 @@ def hold(
     expires_at: datetime,
     description: str = "",
     code_digest: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Booking:
     """A pending transaction (a transfer, or a cash-out toward the ATM sink) and its hold."""
     movement = open_pending(debit, credit, amount, now)
@@ -76,6 +77,7 @@ def hold(
         description=description,
         expires_at=expires_at,
         code_digest=code_digest,
+        metadata=dict(metadata or {}),
     )
     return Booking(transfer, movement)
 
@@ -90,6 +92,7 @@ def credit_from_source(
     now: datetime,
     description: str = "",
     provider_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Booking:
     """A deposit: born completed, from a funding source's system account into a wallet."""
     if source.source is None:
@@ -111,6 +114,7 @@ def credit_from_source(
         description=description,
         provider_id=provider_id,
         completed_at=now,
+        metadata=dict(metadata or {}),
     )
     return Booking(transfer, movement)
 

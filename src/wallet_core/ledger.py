@@ -8,8 +8,8 @@ them, so that every account's totals can be recomputed from entries alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -170,6 +170,8 @@ class Transfer:
     completed_at: datetime | None = None
     code_digest: str | None = None
     failed_attempts: int = 0
+    #: The client's own key/value strings, set at creation (see ``wallet_core.metadata``).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def wallet_id(self) -> UUID:

@@ -473,6 +473,8 @@ def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
     recipient = t.recipient.user_id if t.recipient else None
     if f.viewer_id is not None and f.viewer_id not in parties:
         return False
+    if any(t.metadata.get(key) != value for key, value in f.metadata):
+        return False
     if f.amount_min is not None and t.amount < f.amount_min:
         return False
     if f.amount_max is not None and t.amount > f.amount_max:

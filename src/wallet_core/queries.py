@@ -274,6 +274,8 @@ class TransactionFilter:
     involving_id: UUID | None = None
     direction: str | None = None
     caller_id: UUID | None = None  # whom ``direction`` is relative to
+    #: ``metadata[key]=value`` filters, all of which must match.
+    metadata: tuple[tuple[str, str], ...] = ()
     matches_nothing: bool = False
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,6 +108,13 @@ def _party(user_id: Any, username: Any, wallet_id: Any) -> Party | None:
     return Party(user_id, username, wallet_id)
 
 
+def _metadata(value: Any) -> dict[str, str]:
+    """A JSON column's value: decoded by SQLAlchemy, or JSON text from a composite row."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value or {})
+
+
 def transfer_from_row(row: Any) -> Transfer:
     m = _m(row)
     return Transfer(
@@ -129,6 +137,7 @@ def transfer_from_row(row: Any) -> Transfer:
         completed_at=m["completed_at"],
         code_digest=m["code_digest"],
         failed_attempts=m["failed_attempts"],
+        metadata=_metadata(m["metadata"]),
     )
 
 
@@ -155,6 +164,7 @@ def transfer_to_row(t: Transfer) -> dict[str, Any]:
         "completed_at": t.completed_at,
         "code_digest": t.code_digest,
         "failed_attempts": t.failed_attempts,
+        "metadata": dict(t.metadata),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     }

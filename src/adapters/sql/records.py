@@ -152,6 +152,9 @@ class TransferRecord(Base):
     completed_at: Mapped[datetime | None]
     code_digest: Mapped[str | None] = mapped_column(String(128))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # ``metadata`` is the column's name (and the API's); the declarative base reserves the
+    # attribute name, so the mapped attribute is ``meta``.
+    meta: Mapped[dict[str, str]] = mapped_column("metadata", Payload, default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -178,6 +181,10 @@ class TransferRecord(Base):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_transfers_code_digest", "code_digest"),
+        # ``metadata[key]=value`` filters: containment on PostgreSQL (SQLite scans).
+        Index("ix_transfers_metadata", "metadata", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
 

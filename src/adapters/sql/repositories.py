@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     union_all,
     update,
 )
@@ -368,10 +369,21 @@ def _transfer_sort(c: Any) -> dict[str, ColumnElement[Any]]:
     }
 
 
-def _transfer_filters(f: TransactionFilter) -> list[ColumnElement[bool]]:
+def _metadata_filter(pairs: Sequence[tuple[str, str]], dialect: str) -> list[ColumnElement[bool]]:
+    """All pairs must match: one JSONB containment on PostgreSQL (the GIN index answers it);
+    a JSON lookup per key on SQLite (a scan; keys are checked to be plain)."""
+    column = transfers_t.c["metadata"]
+    if not pairs:
+        return []
+    if dialect == "postgresql":
+        return [type_coerce(column, postgresql.JSONB()).contains(dict(pairs))]
+    return [func.json_extract(column, f'$."{key}"') == value for key, value in pairs]
+
+
+def _transfer_filters(f: TransactionFilter, dialect: str) -> list[ColumnElement[bool]]:
     """Every filter except "whose transactions" (the viewer), which the caller applies."""
     t = transfers_t.c
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = _metadata_filter(f.metadata, dialect)
     if f.amount_min is not None:
         where.append(t.amount >= f.amount_min)
     if f.amount_max is not None:
@@ -522,7 +534,7 @@ class SqlTransferRepository(_Repository):
 
     async def search(self, query: TransactionQuery) -> list[Transfer]:
         f, page = query.filter, query.page
-        where = _transfer_filters(f)
+        where = _transfer_filters(f, self._dialect)
         sort = _transfer_sort(transfers_t.c)
         if page.cursor is not None:
             where.append(seek(sort, transfers_t.c.id, query.ordering, page.cursor))
@@ -552,7 +564,7 @@ class SqlTransferRepository(_Repository):
         if f.is_viewer_only:
             params = {"owner": f.viewer_id}
             return int((await self._s.execute(_VIEWER_TRANSFER_COUNT, params)).scalar_one())
-        where = _transfer_filters(f)
+        where = _transfer_filters(f, self._dialect)
         if f.viewer_id is None:
             stmt = select(func.count()).select_from(transfers_t).where(*where)
             return int((await self._s.execute(stmt)).scalar_one())

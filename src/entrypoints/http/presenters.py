@@ -86,6 +86,7 @@ def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]
         "counterparty_wallet_id": t.counterparty_wallet_id,
         "sender": _party(t.sender),
         "recipient": _party(t.recipient),
+        "metadata": dict(t.metadata),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
         "expires_at": t.expires_at,

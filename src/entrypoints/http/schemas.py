@@ -31,6 +31,17 @@ Amount = Annotated[
 ]
 CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
 Description = Annotated[str, Meta(max_length=140, pattern=NO_NUL)]
+MetadataKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")]
+MetadataValue = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Meta(
+        max_length=20,
+        description="Your own key/value strings: at most 20 keys of 1-40 characters "
+        "`[A-Za-z0-9_.-]`, values of at most 500 characters. Set at creation, never changed.",
+        examples=[{"order_id": "A-1042"}],
+    ),
+]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -152,12 +163,14 @@ class TransferCreate(Strict, tag="transfer", tag_field="type"):
     ]
     wallet_id: UUID | None = None
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class WithdrawalCreate(Strict, tag="withdrawal", tag_field="type"):
     amount: Amount
     wallet_id: UUID | None = None
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class DepositCreate(Strict, tag="deposit", tag_field="type"):
@@ -165,6 +178,7 @@ class DepositCreate(Strict, tag="deposit", tag_field="type"):
     wallet_id: UUID
     funding_source: Literal["manual"] = "manual"
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 TransactionCreate = TransferCreate | WithdrawalCreate | DepositCreate
@@ -198,6 +212,7 @@ class TransactionResponse(msgspec.Struct):
     counterparty_wallet_id: UUID | None
     sender: PartyResponse | None
     recipient: PartyResponse | None
+    metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None

@@ -65,6 +65,15 @@ def _many(*values: list[str] | None) -> list[str]:
     return [v for group in values if group for v in group]
 
 
+def _metadata_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
+    """``metadata[key]=value`` query parameters (the core checks the keys)."""
+    return [
+        (name[len("metadata[") : -1], value)
+        for name, value in request.query_params.multi_items()
+        if name.startswith("metadata[") and name.endswith("]")
+    ]
+
+
 class TransactionsController(Controller):
     path = "/wallet/transactions"
     tags = ["transactions"]
@@ -136,6 +145,7 @@ class TransactionsController(Controller):
             recipient=recipient,
             involving_user=involving_user,
             direction=direction,
+            metadata=_metadata_pairs(request),
             ordering=ordering,
             page=page,
             page_size=page_size,
@@ -190,6 +200,7 @@ class TransactionsController(Controller):
                     recipient=data.recipient,
                     wallet_id=data.wallet_id,
                     description=data.description,
+                    metadata=data.metadata,
                     idempotency=idempotency,
                 )
             if isinstance(data, WithdrawalCreate):
@@ -198,6 +209,7 @@ class TransactionsController(Controller):
                     amount=data.amount,
                     wallet_id=data.wallet_id,
                     description=data.description,
+                    metadata=data.metadata,
                     idempotency=idempotency,
                 )
             assert isinstance(data, DepositCreate)
@@ -206,6 +218,7 @@ class TransactionsController(Controller):
                 amount=data.amount,
                 wallet_id=data.wallet_id,
                 description=data.description,
+                metadata=data.metadata,
                 idempotency=idempotency,
             )
 

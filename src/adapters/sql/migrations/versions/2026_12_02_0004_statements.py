@@ -1,10 +1,13 @@
-"""Statements: running balances on entries.
+"""Statements: running balances on entries; transaction metadata.
 
 Entries get ``posted_at`` (the name statements use for a line's time; it was ``created_at``) and
 ``balance_after``: on every posted line, the account's posted balance right after it. Existing
 lines are backfilled with a running sum per account in posting order (id breaks ties), with the
 immutability trigger paused for the backfill only. An index on an account's posted lines by time
 makes "the balance at an instant" one index lookup.
+
+Transactions get ``metadata`` (the client's key/value strings, ``{}`` for existing rows), with a
+GIN index on PostgreSQL for ``metadata[key]=value`` filters.
 
 Revision ID: 0004
 Revises: 0003
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0004"
 down_revision = "0003"
@@ -71,9 +75,20 @@ def upgrade() -> None:
         postgresql_where=sa.text("balance_after IS NOT NULL"),
         sqlite_where=sa.text("balance_after IS NOT NULL"),
     )
+    payload = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    with op.batch_alter_table("transfers") as batch:
+        batch.add_column(
+            sa.Column("metadata", payload, nullable=False, server_default=sa.text("'{}'"))
+        )
+    if postgres:
+        op.create_index("ix_transfers_metadata", "transfers", ["metadata"], postgresql_using="gin")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_transfers_metadata", table_name="transfers", postgresql_using="gin")
+    with op.batch_alter_table("transfers") as batch:
+        batch.drop_column("metadata")
     op.drop_index(
         "ix_entries_account_posted",
         table_name="entries",
