@@ -4,7 +4,7 @@ movement that explains it (the accounts' new totals and the entry lines), built 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -133,3 +133,44 @@ def release(
         raise LedgerInvariantViolated(f"{status} does not release a hold")
     movement = void_pending(debit, credit, transfer.amount, now)
     return Booking(transfer.finish(status, now), movement)
+
+
+def reverse(
+    original: Transfer,
+    debit: Account,
+    credit: Account,
+    *,
+    id: UUID,
+    amount: int,
+    reference: str,
+    now: datetime,
+    reason: str,
+) -> tuple[Booking, Transfer]:
+    """Move (part of) a completed transaction back the way it came, born completed: ``debit``
+    is the account the original credited, ``credit`` the one it debited. Returns the reversal's
+    booking and the original with its ``reversed_amount`` grown by ``amount``."""
+    if (debit.id, credit.id) != (original.credit_account_id, original.debit_account_id):
+        raise LedgerInvariantViolated("a reversal moves money back between the same accounts")
+    if amount > original.amount - original.reversed_amount:
+        raise LedgerInvariantViolated("reversals never add up to more than the original")
+    movement = post_direct(debit, credit, amount, now)
+    reversal = Transfer(
+        id=id,
+        type=TransferType.REVERSAL,
+        status=TransferStatus.COMPLETED,
+        amount=amount,
+        currency=original.currency,
+        funding_source=original.funding_source,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        reference=reference,
+        created_at=now,
+        updated_at=now,
+        sender=party_of(debit) if debit.is_wallet else None,
+        recipient=party_of(credit) if credit.is_wallet else None,
+        description=reason,
+        completed_at=now,
+        reverses=original.id,
+    )
+    grown = replace(original, reversed_amount=original.reversed_amount + amount, updated_at=now)
+    return Booking(reversal, movement), grown

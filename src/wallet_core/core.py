@@ -29,6 +29,7 @@ from wallet_core.services.deposits import DepositService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
+from wallet_core.services.reversals import ReversalService
 from wallet_core.services.sessions import SessionService
 from wallet_core.services.statements import StatementService
 from wallet_core.services.transactions import TransactionService
@@ -55,6 +56,7 @@ class WalletCore:
     idempotency: IdempotencyService
     notifications: NotificationService
     statements: StatementService
+    reversals: ReversalService
 
 
 def build_core(
@@ -107,4 +109,5 @@ def build_core(
         idempotency=IdempotencyService(ctx),
         notifications=NotificationService(ctx, renderer, notifier),
         statements=StatementService(ctx),
+        reversals=ReversalService(ctx),
     )

@@ -190,9 +190,10 @@ def refusal(
         current = transfers.get(change.before.id)
         if current is None:
             return f"transaction {change.before.id} is gone"
-        if (current.status, current.failed_attempts) != (
+        if (current.status, current.failed_attempts, current.reversed_amount) != (
             change.before.status,
             change.before.failed_attempts,
+            change.before.reversed_amount,
         ):
             return f"transaction {current.id} changed since it was read"
         if (

@@ -41,6 +41,11 @@ class TransferType(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
+    REVERSAL = "reversal"
+
+
+#: What a reversal may reverse (a reversal itself never is).
+REVERSIBLE_TYPES = frozenset({TransferType.DEPOSIT, TransferType.WITHDRAWAL, TransferType.TRANSFER})
 
 
 class TransferStatus(StrEnum):
@@ -172,6 +177,10 @@ class Transfer:
     failed_attempts: int = 0
     #: The client's own key/value strings, set at creation (see ``wallet_core.metadata``).
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: For a reversal, the transaction it reverses.
+    reverses: UUID | None = None
+    #: How much of this transaction its reversals have moved back so far.
+    reversed_amount: int = 0
 
     @property
     def wallet_id(self) -> UUID:

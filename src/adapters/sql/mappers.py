@@ -138,6 +138,8 @@ def transfer_from_row(row: Any) -> Transfer:
         code_digest=m["code_digest"],
         failed_attempts=m["failed_attempts"],
         metadata=_metadata(m["metadata"]),
+        reverses=m["reverses"],
+        reversed_amount=m["reversed_amount"],
     )
 
 
@@ -165,6 +167,8 @@ def transfer_to_row(t: Transfer) -> dict[str, Any]:
         "code_digest": t.code_digest,
         "failed_attempts": t.failed_attempts,
         "metadata": dict(t.metadata),
+        "reverses": t.reverses,
+        "reversed_amount": t.reversed_amount,
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     }

@@ -38,7 +38,7 @@ REFUSED_SQLSTATE = "WLT01"
 _TRANSFERS: Table = TransferRecord.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]
 #: What a transaction change may set (everything else about a transaction is immutable).
-TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts")
+TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts", "reversed_amount")
 
 
 def _array_type(column: SqlColumn[Any]) -> tuple[str, str]:
@@ -151,6 +151,7 @@ def _build() -> tuple[str, list[Getter]]:
             p.add(lambda w: [c.before.id for c in w.changes], "uuid[]"),
             p.add(lambda w: [c.before.status.value for c in w.changes], "text[]"),
             p.add(lambda w: [c.before.failed_attempts for c in w.changes], "integer[]"),
+            p.add(lambda w: [c.before.reversed_amount for c in w.changes], "bigint[]"),
             p.add(lambda w: [c.unexpired_at for c in w.changes], "timestamptz[]"),
             *(
                 p.add(after(name), f"{_array_type(_TRANSFERS.c[name])[0]}[]")
@@ -199,11 +200,12 @@ claim AS (
     RETURNING 1
 ),
 tv AS (
-    SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, unexpired_at,
+    SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, before_reversed,
+        unexpired_at,
         {", ".join(TRANSFER_CHANGES)})
 ),
 tlocked AS (
-    SELECT t.id, t.status, t.failed_attempts, t.expires_at FROM transfers t
+    SELECT t.id, t.status, t.failed_attempts, t.reversed_amount, t.expires_at FROM transfers t
     WHERE t.id IN (SELECT id FROM tv) AND {claimed}
     ORDER BY t.id FOR UPDATE
 ),
@@ -224,6 +226,7 @@ verdict AS (
             AND NOT EXISTS (
                 SELECT 1 FROM tlocked l JOIN tv ON tv.id = l.id
                 WHERE l.status <> tv.before_status OR l.failed_attempts <> tv.before_attempts
+                    OR l.reversed_amount <> tv.before_reversed
                     OR (tv.unexpired_at IS NOT NULL AND l.expires_at IS NOT NULL
                         AND l.expires_at <= tv.unexpired_at))
             AND (SELECT count(*) FROM alocked) = {n_accounts}

@@ -81,7 +81,7 @@ class UserRecord(Base):
 
 ACCOUNT_KINDS = ("wallet", "system")
 FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
-TRANSFER_TYPES = ("deposit", "withdrawal", "transfer")
+TRANSFER_TYPES = ("deposit", "withdrawal", "transfer", "reversal")
 TRANSFER_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
 ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 POSTED_TOTALS = ("debits_posted", "credits_posted")
@@ -155,6 +155,8 @@ class TransferRecord(Base):
     # ``metadata`` is the column's name (and the API's); the declarative base reserves the
     # attribute name, so the mapped attribute is ``meta``.
     meta: Mapped[dict[str, str]] = mapped_column("metadata", Payload, default=dict)
+    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transfers.id"), index=True)
+    reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -165,6 +167,11 @@ class TransferRecord(Base):
         CheckConstraint(_in("status", TRANSFER_STATUSES), name="status"),
         CheckConstraint(_in("funding_source", FUNDING_SOURCES), name="funding_source"),
         CheckConstraint("failed_attempts >= 0", name="attempts_non_negative"),
+        # Backs the reversal guard: the reversals of a transaction never exceed it.
+        CheckConstraint(
+            "reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"
+        ),
+        CheckConstraint("(type = 'reversal') = (reverses IS NOT NULL)", name="reversal_reverses"),
         Index("uq_transfers_source_provider_id", "funding_source", "provider_id", unique=True),
         # Keyset pagination and default ordering (newest first), for staff and per party.
         Index("ix_transfers_created_at_id", "created_at", "id"),

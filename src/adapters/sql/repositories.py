@@ -126,6 +126,7 @@ _TRANSFER_UPDATE = (
         updated_at=bindparam("b_updated_at"),
         completed_at=bindparam("b_completed_at"),
         failed_attempts=bindparam("b_failed_attempts"),
+        reversed_amount=bindparam("b_reversed_amount"),
     )
 )
 _VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_count), 0)).where(
@@ -465,6 +466,7 @@ class SqlTransferRepository(_Repository):
                     "b_updated_at": transfer.updated_at,
                     "b_completed_at": transfer.completed_at,
                     "b_failed_attempts": transfer.failed_attempts,
+                    "b_reversed_amount": transfer.reversed_amount,
                 }
             ],
         )

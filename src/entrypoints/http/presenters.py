@@ -87,6 +87,8 @@ def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]
         "sender": _party(t.sender),
         "recipient": _party(t.recipient),
         "metadata": dict(t.metadata),
+        "reverses": t.reverses,
+        "reversed_amount": format_minor(t.reversed_amount, currencies.get(t.currency)),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
         "expires_at": t.expires_at,

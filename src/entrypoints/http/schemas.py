@@ -188,13 +188,20 @@ class TransactionAction(Strict):
     action: Literal["accept", "reject", "cancel"]
 
 
+class ReversalRequest(Strict):
+    """Staff only. ``amount`` defaults to what is left to reverse."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=140, pattern=NO_NUL)]
+    amount: Amount | None = None
+
+
 class PartyResponse(msgspec.Struct):
     user_id: UUID
     username: str
     wallet_id: UUID
 
 
-TransactionType = Literal["deposit", "withdrawal", "transfer"]
+TransactionType = Literal["deposit", "withdrawal", "transfer", "reversal"]
 TransactionStatus = Literal["pending", "completed", "rejected", "cancelled", "expired", "failed"]
 FundingSource = Literal["paysend", "blf_atm", "internal", "manual"]
 
@@ -213,6 +220,10 @@ class TransactionResponse(msgspec.Struct):
     sender: PartyResponse | None
     recipient: PartyResponse | None
     metadata: dict[str, str]
+    #: For a reversal, the transaction it reverses.
+    reverses: UUID | None
+    #: How much of this transaction has been reversed so far.
+    reversed_amount: str
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None

@@ -46,6 +46,7 @@ _REFERENCE_PREFIX = {
     TransferType.DEPOSIT: "DEP",
     TransferType.TRANSFER: "TRF",
     TransferType.WITHDRAWAL: "WDR",
+    TransferType.REVERSAL: "REV",
 }
 
 

@@ -1,4 +1,4 @@
-"""Statements: running balances on entries; transaction metadata.
+"""Statements: running balances on entries; transaction metadata; reversals.
 
 Entries get ``posted_at`` (the name statements use for a line's time; it was ``created_at``) and
 ``balance_after``: on every posted line, the account's posted balance right after it. Existing
@@ -9,6 +9,9 @@ makes "the balance at an instant" one index lookup.
 Transactions get ``metadata`` (the client's key/value strings, ``{}`` for existing rows), with a
 GIN index on PostgreSQL for ``metadata[key]=value`` filters.
 
+Reversals: a ``reversal`` transaction type whose ``reverses`` names the original, and on every
+transaction ``reversed_amount`` (0 for existing rows), kept within ``[0, amount]`` by a check.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02 02:00:00
@@ -16,9 +19,12 @@ Create Date: 2026-12-02 02:00:00
 
 from __future__ import annotations
 
+import advanced_alchemy.types.guid
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+GUID = advanced_alchemy.types.guid.GUID
 
 revision = "0004"
 down_revision = "0003"
@@ -26,6 +32,8 @@ branch_labels = None
 depends_on = None
 
 POSTED = "total IN ('debits_posted', 'credits_posted')"
+OLD_TYPES = "type IN ('deposit', 'withdrawal', 'transfer')"
+NEW_TYPES = "type IN ('deposit', 'withdrawal', 'transfer', 'reversal')"
 SIGNED = "CASE total WHEN 'credits_posted' THEN delta ELSE -delta END"
 
 BACKFILL_POSTGRES = f"""
@@ -82,9 +90,45 @@ def upgrade() -> None:
         )
     if postgres:
         op.create_index("ix_transfers_metadata", "transfers", ["metadata"], postgresql_using="gin")
+    with op.batch_alter_table("transfers") as batch:
+        batch.add_column(sa.Column("reverses", GUID(length=16), nullable=True))
+        batch.add_column(
+            sa.Column(
+                "reversed_amount", sa.BigInteger(), nullable=False, server_default=sa.text("0")
+            )
+        )
+        batch.create_foreign_key(
+            op.f("fk_transfers_reverses_transfers"), "transfers", ["reverses"], ["id"]
+        )
+        batch.drop_constraint(op.f("ck_transfers_type"), type_="check")
+        batch.create_check_constraint(op.f("ck_transfers_type"), NEW_TYPES)
+        batch.create_check_constraint(
+            op.f("ck_transfers_reversed_within_amount"),
+            "reversed_amount >= 0 AND reversed_amount <= amount",
+        )
+        batch.create_check_constraint(
+            op.f("ck_transfers_reversal_reverses"), "(type = 'reversal') = (reverses IS NOT NULL)"
+        )
+    op.create_index(op.f("ix_transfers_reverses"), "transfers", ["reverses"], unique=False)
 
 
 def downgrade() -> None:
+    # Reversals moved money: dropping them would leave accounts that their entries no longer
+    # explain. Refuse rather than lose them.
+    reversals = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM transfers WHERE type = 'reversal'")
+    )
+    if reversals.scalar_one():
+        raise RuntimeError("cannot downgrade below 0004 while reversals exist")
+    op.drop_index(op.f("ix_transfers_reverses"), table_name="transfers")
+    with op.batch_alter_table("transfers") as batch:
+        batch.drop_constraint(op.f("ck_transfers_reversal_reverses"), type_="check")
+        batch.drop_constraint(op.f("ck_transfers_reversed_within_amount"), type_="check")
+        batch.drop_constraint(op.f("ck_transfers_type"), type_="check")
+        batch.create_check_constraint(op.f("ck_transfers_type"), OLD_TYPES)
+        batch.drop_constraint(op.f("fk_transfers_reverses_transfers"), type_="foreignkey")
+        batch.drop_column("reversed_amount")
+        batch.drop_column("reverses")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_transfers_metadata", table_name="transfers", postgresql_using="gin")
     with op.batch_alter_table("transfers") as batch:
