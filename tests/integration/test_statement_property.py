@@ -10,11 +10,10 @@ lines, and the audit is clean."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.sql.engine import create_engine, plain_url
+from adapters.sql.migrate import upgrade_async
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
@@ -49,6 +49,8 @@ from wallet_core.services.statements import EntryListParams
 from wallet_core.statements import Line
 
 PASSWORD = "correct horse battery staple"
+
+
 USERS = 3
 #: Every example starts a day after the previous one: the clock never goes back.
 CLOCK = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
@@ -193,15 +195,15 @@ PROPERTY = settings(
 
 @PROPERTY
 @given(ops=HISTORIES)
-def test_statement_property_in_memory(ops: list[tuple[Any, ...]]) -> None:
-    asyncio.run(_run(build_in_memory(clock=CLOCK), ops))
+async def test_statement_property_in_memory(ops: list[tuple[Any, ...]]) -> None:
+    await _run(build_in_memory(clock=CLOCK), ops)
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    url = asyncio.run(create_database("wallet_statements"))
+async def postgres_url() -> AsyncIterator[str]:
+    url = await create_database("wallet_statements")
     yield url
-    asyncio.run(drop_database(url))
+    await drop_database(url)
 
 
 def _postgres_core(url: str) -> tuple[WalletCore, SqlStorage, AsyncpgLedger]:
@@ -236,5 +238,43 @@ async def _run_on_postgres(url: str, ops: list[tuple[Any, ...]]) -> None:
 
 @PROPERTY
 @given(ops=HISTORIES)
-def test_statement_property_on_postgres(postgres_url: str, ops: list[tuple[Any, ...]]) -> None:
-    asyncio.run(_run_on_postgres(postgres_url, ops))
+async def test_statement_property_on_postgres(
+    postgres_url: str, ops: list[tuple[Any, ...]]
+) -> None:
+    await _run_on_postgres(postgres_url, ops)
+
+
+@pytest.fixture(scope="module")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('statements') / 'wallet.db'}"
+    await upgrade_async(url)
+    return url
+
+
+async def _run_on_sqlite(url: str, ops: list[tuple[Any, ...]]) -> None:
+    storage = SqlStorage(create_engine(url))
+    key = secrets.token_bytes(32)
+    core = build_core(
+        storage=storage,
+        cache=MemoryCache(CLOCK),
+        clock=CLOCK,
+        ids=Uuid7Generator(),
+        password_hasher=Pbkdf2PasswordHasher(),
+        tokens=HmacTokenIssuer(key),
+        secret_hasher=KeyedSecretHasher(key),
+        renderer=PlainRenderer(),
+        notifier=MemoryNotifier(),
+        secret_box=MemorySecretBox(key),
+        session_feed=LocalSessionFeed(),
+    )
+    try:
+        await _run(core, ops)
+    finally:
+        await storage.close()
+
+
+@settings(PROPERTY, max_examples=15)
+@given(ops=HISTORIES)
+async def test_statement_property_on_sqlite(sqlite_url: str, ops: list[tuple[Any, ...]]) -> None:
+    """The embedded database: the unit-of-work ledger and the SQL statement reads."""
+    await _run_on_sqlite(sqlite_url, ops)
