@@ -93,8 +93,11 @@ FORMATS_BEYOND_SCHEMA = (
     "updateMe",
     "paysendWebhook",
     "cashoutWebhook",
+    "listWalletEntries",
+    "getWalletBalanceAt",
+    "getWalletStatement",
 )
-STAFF_ONLY = ("listUsers", "updateWallet")
+STAFF_ONLY = ("listUsers", "updateWallet", "reverseTransaction")
 WEBHOOK_SECRETS = {
     "/api/v1/wallet/webhook/paysend": WEBHOOK_SECRET,
     "/api/v1/wallet/webhook/cashout": ATM_SECRET,

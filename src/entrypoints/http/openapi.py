@@ -20,7 +20,16 @@ import msgspec
 from litestar import Response, Router
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, Link, OpenAPIResponse, Operation, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    Link,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    SecurityScheme,
+)
+from litestar.openapi.spec import Schema as OpenAPISchema
 from litestar.plugins import OpenAPISchemaPlugin
 
 from entrypoints.http import api_docs
@@ -122,6 +131,26 @@ def linked(status: int, links: dict[str, Link]) -> type[Operation]:
             response.links = {**(response.links or {}), **links}
 
     return LinkedOperation
+
+
+def also_as_csv(status: int, description: str) -> type[Operation]:
+    """An ``operation_class`` whose ``status`` response may also be ``text/csv`` (one
+    ``ResponseSpec`` holds one media type)."""
+
+    @dataclass
+    class CsvOperation(Operation):
+        def __post_init__(self) -> None:
+            response = (self.responses or {}).get(str(status))
+            if not isinstance(response, OpenAPIResponse):
+                raise ValueError(f"no {status} response to add CSV to")
+            response.content = {
+                **(response.content or {}),
+                "text/csv": OpenAPIMediaType(
+                    schema=OpenAPISchema(type=OpenAPIType.STRING, description=description)
+                ),
+            }
+
+    return CsvOperation
 
 
 def link_to(operation_id: str, description: str, **parameters: str) -> Link:

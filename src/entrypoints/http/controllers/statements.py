@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.openapi import also_as_csv
 from entrypoints.http.pagination import links
 from entrypoints.http.params import instant
 from entrypoints.http.presenters import balance_body, entry_body, statement_body
@@ -169,6 +170,11 @@ class StatementsController(Controller):
             ),
             **responses_for(400, 401, 404, 429),
         },
+        operation_class=also_as_csv(
+            200,
+            "The interval's lines as RFC 4180 CSV (header posted_at, transaction_id, reference, "
+            "type, description, amount, balance_after, currency).",
+        ),
     )
     async def statement(
         self,
