@@ -83,8 +83,11 @@ REJECTED = ["400", "401", "403", "404", "405", "409", "413", "422", "429"]
 #: with 400 ``validation_error`` (malformed input): an opaque pagination cursor, page and cursor
 #: together, filter values such as amounts and timestamps (the lists); E.164 phone numbers, email
 #: and username formats (register, webhooks); email or username (log in); a password change that
-#: needs the right current password (profile).
+#: needs the right current password (profile); metadata keys of ``[A-Za-z0-9_.-]`` (the document
+#: cannot state a pattern for an object's keys), and instants that must not be in the future or
+#: intervals that must not run backwards (statements).
 FORMATS_BEYOND_SCHEMA = (
+    "createTransaction",
     "listUsers",
     "listWallets",
     "listTransactions",
