@@ -1,211 +1,251 @@
-"""Statements at scale: peak memory of a CSV export of a 1,000,000-line statement, and the
-latency of ``balance?at=`` on a wallet with 1,000,000 posted lines.
+"""The exact statements the service sends for one transfer pair (create + accept), captured from a
+real request, and how to send them again with other values.
 
-    uv run python bench/statements.py [--lines 1000000] [--probes 500]
-        [--server postgresql://postgres@127.0.0.1:5432/postgres]
-
-A throwaway database is created on the server, migrated, and seeded in SQL (one wallet, one
-deposit per line, each with its running balance); it is dropped at the end. The export runs the
-same code as ``GET /wallet/{id}/statement?format=csv`` (the statement service's keyset stream and
-the controller's CSV writer) in this process, sampling the resident set size as it goes; the
-balance probes call the statement service at random instants, and the plan of the lookup is shown.
+``capture`` runs the production app in-process against a seeded database and records every call
+the PostgreSQL ledger makes (SQL text and arguments, as asyncpg receives them): for a pair that is
+four statements, a read and a write per request. The capture is saved as JSON (``dump``/``load``)
+and replayed two ways: as a pgbench script (``floor_sql``) and by a thin app (``floor_app``),
+both sending the same statements with values rebound to other people, new ids and the current
+time (``Template``).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import random
-import resource
-import secrets
-import statistics
-import time
-import uuid
-from datetime import UTC, datetime, timedelta
+import enum
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
-from adapters.sql.engine import create_engine
-from adapters.sql.migrate import upgrade
-from adapters.sql.storage import SqlStorage
-from entrypoints.http.controllers.statements import csv_chunks
-from wallet_core.core import build_core
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
-    LocalSessionFeed,
-    MemoryCache,
-    MemoryNotifier,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
-    SystemClock,
-    Uuid7Generator,
-)
-from wallet_core.services.context import Actor
-
-START = datetime(2020, 1, 1, tzinfo=UTC)
-
-SEED = """
-WITH lines AS (
-    SELECT i, gen_random_uuid() AS transfer_id, gen_random_uuid() AS entry_id,
-        $4::timestamptz + i * interval '1 second' AS at
-    FROM generate_series(1, $5::bigint) AS i
-),
-t AS (
-    INSERT INTO transfers (id, type, status, amount, currency, funding_source, debit_account_id,
-        credit_account_id, reference, description, recipient_user_id, recipient_username,
-        recipient_wallet_id, completed_at, failed_attempts, metadata, reversed_amount,
-        created_at, updated_at)
-    SELECT transfer_id, 'deposit', 'completed', 100, 'USD', 'manual', $3, $2,
-        'DEP-' || lpad(i::text, 10, '0'), 'bench line ' || i || ', "quoted"', $1, 'bench', $2,
-        at, 0, '{}', 0, at, at
-    FROM lines
-    RETURNING 1
-)
-INSERT INTO entries (id, transfer_id, account_id, total, delta, posted_at, balance_after)
-SELECT entry_id, transfer_id, $2, 'credits_posted', 100, at, 100 * i FROM lines
-WHERE (SELECT count(*) FROM t) > 0
-"""
+#: The amount of the captured pair, in minor units: a value no count or flag in a write takes.
+CAPTURE_AMOUNT = 7
+CAPTURE_KEYS = ("capture-create", "capture-accept")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+PARAMETER = re.compile(r"\$(\d+)::([a-z]+(?:\[\])?)")
 
 
-def rss_kib() -> int:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() // 1024
+@dataclass
+class Statement:
+    sql: str
+    args: list[Any]
+
+    @property
+    def casts(self) -> dict[int, str]:
+        """Each parameter's type, as the statement casts it (``$3::uuid[]``)."""
+        return {int(n): cast for n, cast in PARAMETER.findall(self.sql)}
+
+    @property
+    def now(self) -> datetime | None:
+        """The request's clock: the first timestamp the statement carries (a write's receipt)."""
+        return next((a for a in self.args if isinstance(a, datetime)), None)
 
 
-async def seed(dsn: str, lines: int) -> tuple[uuid.UUID, uuid.UUID]:
-    user, wallet, system = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "INSERT INTO users (id, email, username, phone_number, password_hash, first_name,"
-            " last_name, is_staff, is_active, created_at, updated_at)"
-            " VALUES ($1, 'bench@example.com', 'bench', '+14155550000', 'x', '', '', false,"
-            " true, $2, $2)",
-            user,
-            START,
+@dataclass
+class Capture:
+    """One pair's four statements and who took part in it."""
+
+    sender: dict[str, str]  # id, wallet_id, username
+    recipient: dict[str, str]
+    reference: str
+    transfer_id: UUID
+    statements: list[Statement] = field(default_factory=list)
+
+    def known_uuids(self) -> dict[UUID, str]:
+        """The ids that name people and wallets (the rest are new in the pair)."""
+        return {
+            UUID(self.sender["id"]): "sender.user_id",
+            UUID(self.sender["wallet_id"]): "sender.wallet_id",
+            UUID(self.recipient["id"]): "recipient.user_id",
+            UUID(self.recipient["wallet_id"]): "recipient.wallet_id",
+        }
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, datetime):
+        return {"ts": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        ((kind, text),) = value.items()
+        return {"uuid": UUID, "ts": datetime.fromisoformat, "bytes": bytes.fromhex}[kind](text)
+    return value
+
+
+def dump(capture: Capture, path: Path) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "sender": capture.sender,
+                "recipient": capture.recipient,
+                "reference": capture.reference,
+                "transfer_id": str(capture.transfer_id),
+                "statements": [{"sql": s.sql, "args": _encode(s.args)} for s in capture.statements],
+            }
         )
-        last = START + timedelta(seconds=lines)
-        await conn.execute(
-            "INSERT INTO accounts (id, kind, currency, owner_id, owner_username, source,"
-            " is_active, debits_posted, credits_posted, debits_pending, credits_pending,"
-            " transfer_count, created_at, updated_at) VALUES"
-            " ($1, 'wallet', 'USD', $3, 'bench', NULL, true, 0, $4, 0, 0, $5, $6, $7),"
-            " ($2, 'system', 'USD', NULL, NULL, 'manual', true, $4, 0, 0, 0, $5, $6, $7)",
-            wallet,
-            system,
-            user,
-            100 * lines,
-            lines,
-            START,
-            last,
-        )
-        began = time.perf_counter()
-        await conn.execute(SEED, user, wallet, system, START, lines)
-        await conn.execute("VACUUM ANALYZE entries")
-        await conn.execute("VACUUM ANALYZE transfers")
-        print(f"seeded {lines:,} lines in {time.perf_counter() - began:.1f} s")
-    finally:
-        await conn.close()
-    return user, wallet
-
-
-def make_core(url: str) -> tuple[object, SqlStorage]:
-    key = secrets.token_bytes(32)
-    clock = SystemClock()
-    storage = SqlStorage(create_engine(url, pool_size=2, max_overflow=0))
-    core = build_core(
-        storage=storage,
-        cache=MemoryCache(clock),
-        clock=clock,
-        ids=Uuid7Generator(),
-        password_hasher=Pbkdf2PasswordHasher(),
-        tokens=HmacTokenIssuer(key),
-        secret_hasher=KeyedSecretHasher(key),
-        renderer=PlainRenderer(),
-        notifier=MemoryNotifier(),
-        secret_box=MemorySecretBox(key),
-        session_feed=LocalSessionFeed(),
     )
-    return core, storage
 
 
-async def measure(url: str, dsn: str, user: uuid.UUID, wallet: uuid.UUID, args: object) -> None:
-    core, storage = make_core(url)
-    owner = Actor(user, False)
+def load(path: Path) -> Capture:
+    raw = json.loads(path.read_text())
+    return Capture(
+        raw["sender"],
+        raw["recipient"],
+        raw["reference"],
+        UUID(raw["transfer_id"]),
+        [Statement(s["sql"], _decode(s["args"])) for s in raw["statements"]],
+    )
+
+
+class Template:
+    """A captured statement's arguments with some values swapped: ids (a mapping, and a fresh id
+    for every id it does not name), strings, integers (the amount), timestamps (shifted by the
+    distance between the capture's clock and now) and the receipt's bytes."""
+
+    def __init__(self, statement: Statement, strings: set[str], ints: set[int]) -> None:
+        self.statement = statement
+        self._strings, self._ints = strings, ints
+        self._variable = [self._varies(a) for a in statement.args]
+
+    def _varies(self, value: Any) -> bool:
+        if isinstance(value, list):
+            return any(self._varies(v) for v in value)
+        if isinstance(value, bool) or value is None:
+            return False
+        if isinstance(value, int):
+            return value in self._ints
+        if isinstance(value, str):
+            return value in self._strings or UUID_TEXT.search(value) is not None
+        return isinstance(value, UUID | datetime | bytes)
+
+    def bind(
+        self,
+        uuids: dict[UUID, UUID],
+        fresh: Callable[[], UUID],
+        now: datetime,
+        *,
+        strings: dict[str, str],
+        ints: dict[int, int],
+        blob: bytes | None = None,
+    ) -> list[Any]:
+        """The arguments for another request. ``uuids`` gains the fresh ids it handed out, so
+        the same captured id gets the same new one throughout (and in the next statement)."""
+        reference = self.statement.now
+        shift = now - reference if reference is not None else timedelta(0)
+
+        def uuid(old: UUID) -> UUID:
+            new = uuids.get(old)
+            if new is None:
+                new = uuids[old] = fresh()
+            return new
+
+        def swap(v: Any) -> Any:
+            if isinstance(v, list):
+                return [swap(x) for x in v]
+            if v is None or isinstance(v, bool):
+                return v
+            if isinstance(v, UUID):
+                return uuid(v)
+            if isinstance(v, datetime):
+                return v + shift
+            if isinstance(v, int):
+                return ints.get(v, v)
+            if isinstance(v, str):
+                if v in strings:
+                    return strings[v]
+                return UUID_TEXT.sub(lambda m: str(uuid(UUID(m[0]))), v)
+            if isinstance(v, bytes):
+                return v if blob is None else blob
+            return v
+
+        return [
+            swap(a) if varies else a
+            for a, varies in zip(self.statement.args, self._variable, strict=True)
+        ]
+
+
+async def capture(url: str, redis_url: str, secret_key: str, data: dict[str, Any]) -> Capture:
+    """One create + accept between the first two seeded people, through the real app (in-process
+    over ASGI), recording what the PostgreSQL ledger sends."""
+    import httpx
+
+    from adapters.sql.pg_ledger import AsyncpgLedger
+    from entrypoints.bootstrap import build
+    from entrypoints.http.app import create_app
+    from entrypoints.settings import load_settings
+    from wallet_core.memory import MemoryNotifier
+
+    settings = load_settings(
+        {
+            "ENV": "test",
+            "SECRET_KEY": secret_key,
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "EMAIL_BACKEND": "memory",
+            "LOG_LEVEL": "warning",
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        env_file=None,
+    )
+    container = build(settings, notifier=MemoryNotifier())
+    container.start()  # session marks by Redis, as in a served process
+    app = create_app(settings, container, run_background_jobs=False)
+    sender, recipient = data["users"][0], data["users"][1]
+    recorded: list[Statement] = []
+    original = AsyncpgLedger._fetch
+
+    async def recording(self: AsyncpgLedger, sql: str, *args: Any) -> list[Any]:
+        recorded.append(Statement(sql, list(args)))
+        return await original(self, sql, *args)
+
+    amount = f"{CAPTURE_AMOUNT / 100:.2f}"
+    AsyncpgLedger._fetch = recording  # type: ignore[method-assign]
     try:
-        baseline = rss_kib()
-        peak = baseline
-        began = time.perf_counter()
-        export = await core.statements.export(owner, wallet, None, None)  # type: ignore[attr-defined]
-        size = rows = 0
-        async for chunk in csv_chunks(export, core.ctx.currencies):  # type: ignore[attr-defined]
-            size += len(chunk)
-            rows += chunk.count(b"\r\n")
-            peak = max(peak, rss_kib())
-        elapsed = time.perf_counter() - began
-        print(
-            f"CSV export: {rows - 1:,} lines + header, {size / 2**20:.1f} MiB in {elapsed:.1f} s"
-            f" ({(rows - 1) / elapsed:,.0f} lines/s); RSS {baseline / 1024:.1f} MiB before,"
-            f" peak {peak / 1024:.1f} MiB during (+{(peak - baseline) / 1024:.1f} MiB);"
-            f" ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB"
-        )
-        lines = args.lines  # type: ignore[attr-defined]
-        latencies = []
-        for _ in range(args.probes):  # type: ignore[attr-defined]
-            at = START + timedelta(seconds=random.uniform(0, lines + 10))
-            t0 = time.perf_counter()
-            found = await core.statements.balance(owner, wallet, at)  # type: ignore[attr-defined]
-            latencies.append((time.perf_counter() - t0) * 1000)
-            expected = 100 * min(lines, max(0, int((at - START).total_seconds())))
-            assert found.balance == expected, (at, found.balance, expected)
-        latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
-        print(
-            f"balance?at= over {lines:,} lines, {len(latencies)} random instants: p50"
-            f" {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms"
-            " (service call: wallet read + balance lookup, two queries)"
-        )
-        conn = await asyncpg.connect(dsn)
-        try:
-            plan = await conn.fetch(
-                "EXPLAIN (ANALYZE, BUFFERS) SELECT balance_after FROM entries"
-                " WHERE account_id = $1 AND balance_after IS NOT NULL AND posted_at <= $2"
-                " ORDER BY posted_at DESC LIMIT 1",
-                wallet,
-                START + timedelta(seconds=lines // 2),
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            created = await client.post(
+                "/api/v1/wallet/transactions",
+                json={"type": "transfer", "amount": amount, "recipient": recipient["wallet_id"]},
+                headers={
+                    "Authorization": f"Bearer {sender['token']}",
+                    "Idempotency-Key": CAPTURE_KEYS[0],
+                },
             )
-            print("plan of the lookup:")
-            for row in plan:
-                print("   ", row[0])
-        finally:
-            await conn.close()
+            assert created.status_code == 201, created.text
+            transfer = created.json()
+            accepted = await client.post(
+                f"/api/v1/wallet/transactions/{transfer['id']}/action",
+                json={"action": "accept"},
+                headers={
+                    "Authorization": f"Bearer {recipient['token']}",
+                    "Idempotency-Key": CAPTURE_KEYS[1],
+                },
+            )
+            assert accepted.status_code == 200, accepted.text
     finally:
-        await storage.close()
+        AsyncpgLedger._fetch = original  # type: ignore[method-assign]
+        await container.close()
+    if len(recorded) != 4:
+        raise RuntimeError(f"a pair sent {len(recorded)} statements, expected 4 (read + write x2)")
 
+    def person(p: dict[str, Any]) -> dict[str, str]:
+        return {"id": p["id"], "wallet_id": p["wallet_id"], "username": p["username"]}
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--probes", type=int, default=500)
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
-    name = f"wallet_bench_statements_{uuid.uuid4().hex[:8]}"
-    server = make_url(args.server)
-    admin = await asyncpg.connect(server.render_as_string(hide_password=False))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        user, wallet = await seed(url, args.lines)
-        await measure(url, url, user, wallet, args)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+    return Capture(
+        person(sender), person(recipient), transfer["reference"], UUID(transfer["id"]), recorded
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,3 +200,13 @@ class Api:
     async def audit_clean(self) -> None:
         report = await self.container.core.audit.run()
         assert report.ok, report.problems
+
+
+def request_count(metrics: str, method: str, route: str, status: str) -> int:
+    """``wallet_http_requests_total`` for one label set in a Prometheus text scrape (or 0)."""
+    labels = f'method="{method}",route="{route}",status="{status}"'
+    pattern = re.compile(
+        r"^wallet_http_requests_total\{" + re.escape(labels) + r"\} ([0-9.]+)$", re.MULTILINE
+    )
+    found = pattern.search(metrics)
+    return int(float(found[1])) if found else 0

@@ -13,14 +13,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from adapters.redis.client import RedisHealth
 from wallet_core.ports import Clock
+
+if TYPE_CHECKING:  # the embedded default never imports redis
+    from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,9 @@ class RedisRateLimiter:
         self._clock = clock
         self._health = health or RedisHealth()
         self._namespace = namespace
+        from redis.exceptions import RedisError
+
+        self._unavailable = (RedisError, OSError)
 
     async def hit(self, windows: Sequence[Window]) -> list[Decision]:
         if not windows:
@@ -96,7 +100,7 @@ class RedisRateLimiter:
                     pipe.incr(key)
                     pipe.expire(key, ttl, nx=True)
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._unavailable as exc:
             log.warning("rate_limit.unavailable", error=str(exc))
             self._health.failed()
             return [

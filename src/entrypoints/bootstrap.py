@@ -10,26 +10,21 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
-from redis.asyncio import Redis
 
 from adapters.clock import SystemClock
 from adapters.email.console import ConsoleNotifier
-from adapters.email.smtp import SmtpNotifier
 from adapters.email.templates import TemplateRenderer
 from adapters.ids import Uuid7IdGenerator
-from adapters.rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from adapters.redis.cache import RedisCache
+from adapters.rate_limit import MemoryRateLimiter, RateLimiter
 from adapters.redis.client import RedisHealth
-from adapters.redis.client import connect as connect_redis
-from adapters.redis.session_feed import RedisSessionFeed
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.secret_box import AesGcmSecretBox
 from adapters.security.secret_hasher import HmacSecretHasher
 from adapters.sql.engine import create_engine, is_sqlite, plain_url
-from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from entrypoints.session_sync import SessionSync
 from entrypoints.settings import Settings
@@ -45,6 +40,13 @@ from wallet_core.ports import (
     SecretBox,
 )
 from wallet_core.services.context import Policy
+
+if TYPE_CHECKING:
+    # Imported by build() only when configured, so a command on the embedded default (or on
+    # PostgreSQL without Redis) never pays for redis, asyncpg's ledger or aiosmtplib.
+    from redis.asyncio import Redis
+
+    from adapters.sql.pg_ledger import AsyncpgLedger
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +114,8 @@ def policy_from(settings: Settings) -> Policy:
 
 def notifier_from(settings: Settings) -> Notifier:
     if settings.email_backend == "smtp":
+        from adapters.email.smtp import SmtpNotifier
+
         return SmtpNotifier(
             host=settings.smtp_host,
             port=settings.smtp_port,
@@ -145,25 +149,32 @@ def build(
         max_overflow=settings.db_max_overflow,
     )
     storage = SqlStorage(engine)
-    ledger = (
-        None
-        if is_sqlite(settings.database_url)
-        else AsyncpgLedger(plain_url(settings.database_url), pool_size=settings.db_pool_size)
-    )
+    ledger = None
+    if not is_sqlite(settings.database_url):
+        from adapters.sql.pg_ledger import AsyncpgLedger
+
+        ledger = AsyncpgLedger(plain_url(settings.database_url), pool_size=settings.db_pool_size)
     secret_box = AesGcmSecretBox(settings.secret_key, settings.previous_secret_keys)
     if redis is None and settings.redis_url is not None:
+        from adapters.redis.client import connect as connect_redis
+
         redis = connect_redis(settings.redis_url)
     health = RedisHealth()
-    if cache is None:
-        cache = RedisCache(redis, health) if redis is not None else MemoryCache()
-    if rate_limiter is None:
+    session_feed = None
+    if redis is None:
+        cache = MemoryCache() if cache is None else cache
+        rate_limiter = MemoryRateLimiter(clock) if rate_limiter is None else rate_limiter
+    else:
+        from adapters.rate_limit import RedisRateLimiter
+        from adapters.redis.cache import RedisCache
+        from adapters.redis.session_feed import RedisSessionFeed
+
+        cache = RedisCache(redis, health) if cache is None else cache
         rate_limiter = (
-            RedisRateLimiter(redis, clock, health)
-            if redis is not None
-            else MemoryRateLimiter(clock)
+            RedisRateLimiter(redis, clock, health) if rate_limiter is None else rate_limiter
         )
+        session_feed = RedisSessionFeed(redis, clock)
     notifier = notifier or notifier_from(settings)
-    session_feed = RedisSessionFeed(redis, clock) if redis is not None else None
     core = build_core(
         storage=storage,
         cache=cache,

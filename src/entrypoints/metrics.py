@@ -103,7 +103,7 @@ class Metrics:
         assert self.multiprocess_directory is not None
         forget_dead_processes(self.multiprocess_directory)
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_directory)
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_directory)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
 
 
@@ -118,7 +118,7 @@ def forget_dead_processes(directory: str) -> None:
             pids.add(int(match[1]))
     for pid in pids:
         if not _alive(pid):
-            multiprocess.mark_process_dead(pid, directory)
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def _alive(pid: int) -> bool:

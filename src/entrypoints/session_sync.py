@@ -17,15 +17,17 @@ If both fail, the map goes stale and each request checks its user's mark in the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
-from adapters.redis.session_feed import RedisSessionFeed
 from wallet_core.ports import Clock
 from wallet_core.services.sessions import SessionService
+
+if TYPE_CHECKING:
+    from adapters.redis.session_feed import RedisSessionFeed
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +36,8 @@ TICK_SECONDS = 0.25
 POLL_MARGIN = timedelta(seconds=0.5)
 #: Poll at least this often, even while the feed keeps the map fresh.
 RECONCILE_SECONDS = 5.0
+#: How long stop() waits for the cancelled loops before it leaves them behind.
+STOP_SECONDS = 2.0
 
 
 class SessionSync:
@@ -68,11 +72,14 @@ class SessionSync:
             self._tasks.append(asyncio.create_task(listen, name="session-feed"))
 
     async def stop(self) -> None:
+        """Cancel both loops and wait a bounded time: a Redis client stuck closing a dead socket
+        after the cancel must not hold up the process's shutdown."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in stuck:
+                log.warning("sessions.stop_timed_out", task=task.get_name())
         self._tasks = []
 
     async def _poll_forever(self) -> None:

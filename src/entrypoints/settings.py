@@ -102,6 +102,8 @@ class Settings:
     otel_exporter_otlp_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     otel_service_name: str = "digital-wallet"
     otel_traces_sampler_arg: float = 1.0
+    #: The variables that came from the development secrets file (entrypoints.dev_secrets).
+    development_secrets: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -271,20 +273,26 @@ KNOWN_VARIABLES = frozenset(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_TRACES_SAMPLER_ARG",
+        "WALLET_ADMIN_PASSWORD",  # read by `wallet create-admin` only
     }
 )
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    dev_secrets: Path | None = None,
 ) -> Settings:
-    """Settings from ``environ`` (default: the process environment) over ``env_file``."""
+    """Settings from ``environ`` (default: the process environment) over ``env_file``; in
+    development, over the generated ``dev_secrets`` file too (see entrypoints.dev_secrets)."""
     source: dict[str, str] = read_env_file(env_file) if env_file is not None else {}
     source.update(os.environ if environ is None else environ)
     values: dict[str, object] = {}
 
     env = _choice("ENV", source.get("ENV", "development"), ("development", "production", "test"))
     values["env"] = env
+    if env == "development" and dev_secrets is not None:
+        values["development_secrets"] = _fill_development_secrets(source, dev_secrets)
     for var, attr in _STRINGS.items():
         if source.get(var, "").strip():
             values[attr] = source[var].strip()
@@ -352,6 +360,16 @@ def load_settings(
     if settings.is_production:
         _refuse_unsafe_production(settings)
     return settings
+
+
+def _fill_development_secrets(source: dict[str, str], path: Path) -> tuple[str, ...]:
+    from entrypoints.dev_secrets import GENERATED, development_secrets
+
+    missing = [name for name in GENERATED if not source.get(name, "").strip()]
+    generated = development_secrets(path) if missing else {}
+    filled = tuple(name for name in missing if generated.get(name))
+    source.update({name: generated[name] for name in filled})
+    return filled
 
 
 def _tracing(source: Mapping[str, str]) -> dict[str, object]:

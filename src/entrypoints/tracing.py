@@ -122,7 +122,7 @@ def start_tracing(settings: Settings, role: str) -> Tracing | None:
         timeout=10,
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    instrumentors: list[Any] = [AsyncPGInstrumentor(), RedisInstrumentor()]
+    instrumentors: list[Any] = [AsyncPGInstrumentor(), RedisInstrumentor()]  # type: ignore[no-untyped-call]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
     return Tracing(provider, instrumentors)
@@ -183,11 +183,11 @@ class RouteSpanMiddleware:
         self._context = request_context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http":  # type: ignore[comparison-overlap]  # ScopeType is a str enum
             span = self._current_span()
             if span.is_recording():
                 route = self._context.route_template(scope)
-                span.update_name(f"{scope['method']} {route}")
+                span.update_name(f"{scope.get('method', 'HTTP')} {route}")
                 span.set_attribute("http.route", route)
                 span.set_attribute("wallet.request_id", self._context.request_id_of(scope))
         await self.app(scope, receive, send)

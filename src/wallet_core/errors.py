@@ -82,12 +82,12 @@ class ValidationFailed(InvalidInput):
 
 class IdempotencyKeyMissing(InvalidInput):
     code = "idempotency_key_missing"
-    default_message = "The Idempotency-Key header is required on this endpoint."
+    default_message = "An idempotency key is required on this endpoint."
 
 
 class IdempotencyKeyInvalid(InvalidInput):
     code = "idempotency_key_invalid"
-    default_message = "The Idempotency-Key must be 1-255 printable ASCII characters."
+    default_message = "An idempotency key must be 1-255 printable ASCII characters."
 
 
 # Not authenticated (401) ------------------------------------------------------------------------
@@ -146,12 +146,7 @@ class AlreadyExists(Conflict):
 
 class IdempotencyKeyInProgress(Conflict):
     code = "idempotency_key_in_progress"
-    default_message = "A request with this Idempotency-Key is still being processed."
-
-
-class Duplicate(Conflict):
-    code = "duplicate"
-    default_message = "Duplicate request."
+    default_message = "A request with this idempotency key is still being processed."
 
 
 # Business rules (422) ---------------------------------------------------------------------------
@@ -199,7 +194,7 @@ class TooManyAttempts(BusinessRuleViolation):
 
 class IdempotencyKeyReused(BusinessRuleViolation):
     code = "idempotency_key_reused"
-    default_message = "This Idempotency-Key was already used with a different request."
+    default_message = "This idempotency key was already used with a different request."
 
 
 class RecipientNotFound(BusinessRuleViolation):

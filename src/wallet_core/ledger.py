@@ -1,6 +1,6 @@
 """The double-entry ledger: accounts with four totals, two-phase transfers, immutable entries.
 
-Every wallet feature is one of four movements (see LEDGER.md): ``open_pending`` (hold),
+Every wallet feature is one of four movements (see docs/ledger-model.md): ``open_pending`` (hold),
 ``post_pending`` (settle a hold), ``void_pending`` (release a hold) and ``post_direct``
 (a deposit, born completed). Each returns the new account states and the entries that explain
 them, so that every account's totals can be recomputed from entries alone.

@@ -44,7 +44,7 @@ def parse_ordering(
     text: str | None, allowed: Mapping[str, str], default: Sequence[Ordering]
 ) -> tuple[Ordering, ...]:
     """Parse ``"-amount,created_at"``; ``allowed`` maps accepted names (and aliases) to fields."""
-    if text is None or not text.strip():
+    if text is None:
         return tuple(default)
     result: list[Ordering] = []
     for raw in text.split(","):

@@ -1,5 +1,5 @@
 """``/api/v1/auth``: registration, login, refresh-token rotation with theft detection, logout,
-and every way a forged, expired or misused token is refused (API.md "Auth and users")."""
+and every way a forged, expired or misused token is refused (docs/api.md "Authentication")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Idempotency-Key on ``POST /wallet/transactions`` and ``.../{id}/action`` (API.md "Idempotency"):
-required, validated, replayed with ``Idempotent-Replayed: true``, never moving money twice."""
+"""Idempotency-Key on ``POST /wallet/transactions`` and ``.../{id}/action`` (docs/api.md
+"Idempotency"): required, validated, replayed with ``Idempotent-Replayed: true``, never moving money
+twice."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The transaction-list cache (API.md "Caching"): an identical second list is served without the
-database, and EVERY change that affects a user's transactions — whoever makes it — invalidates
+"""The transaction-list cache (docs/api.md "Caching"): an identical second list is served without
+the database, and EVERY change that affects a user's transactions — whoever makes it — invalidates
 that user's pages before it is acknowledged. Balances are never cached."""
 
 from __future__ import annotations

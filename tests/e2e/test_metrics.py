@@ -1,4 +1,5 @@
-"""``/metrics`` of a real ``wallet serve --workers 2`` (API.md "Health, metrics, docs").
+"""``/metrics`` of a real ``wallet serve --workers 2`` (docs/api.md "Health, metrics and the API
+pages").
 
 One scrape reports the whole server: requests served by either worker add up; the route label
 is the full path template; every money movement counts, whichever entrypoint made it (HTTP, the

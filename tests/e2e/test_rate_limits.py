@@ -1,4 +1,4 @@
-"""Rate limits (API.md "Rate limits"): per-scope windows kept in Redis, so every API process
+"""Rate limits (docs/api.md "Rate limits"): per-scope windows kept in Redis, so every API process
 shares them. Each test builds its own app(s) with low limits and calls from an IP address of its
 own, so its windows are fresh and nothing here affects the rest of the suite (whose limits are
 very high, and whose windows have other keys)."""
@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+import structlog
+import structlog.testing
 
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from support import PASSWORD, Api, idem, new_name, new_phone
+from support import request_count as count
 from wallet_core.ports import UnitOfWork
 
 REGISTER = "/api/v1/auth/register"
@@ -343,3 +346,23 @@ async def test_limits_can_be_switched_off(make_settings: Callable[..., Settings]
             response = await http.post(REGISTER, json=registration())
             assert response.status_code == 201, response.text
             assert "ratelimit-limit" not in response.headers
+
+
+async def test_a_refused_request_is_counted_and_logged_as_429_not_500(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The limiter refuses before the route runs, by raising; the request's own log line and the
+    # metrics must still say what the client got.
+    settings = make_settings(RATE_LIMIT_ANON="1/hour")
+    wrong = {"email": "nobody@example.com", "password": "wrong password 123"}
+    route = "/api/v1/auth/token"
+    async with app_client(settings, unique_ip()) as http:
+        before = (await http.get("/metrics")).text
+        with structlog.testing.capture_logs() as logs:
+            assert (await http.post(TOKEN, json=wrong)).status_code == 401
+            assert (await http.post(TOKEN, json=wrong)).status_code == 429
+        after = (await http.get("/metrics")).text
+    assert count(after, "POST", route, "429") == count(before, "POST", route, "429") + 1
+    assert count(after, "POST", route, "500") == count(before, "POST", route, "500")
+    statuses = [line["status"] for line in logs if line.get("event") == "request"]
+    assert statuses == [401, 429], logs

@@ -3,21 +3,12 @@ one endpoint from another."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import httpx
 
 from support import Api
-
-
-def count(metrics: str, method: str, route: str, status: str) -> int:
-    labels = f'method="{method}",route="{route}",status="{status}"'
-    pattern = re.compile(
-        r"^wallet_http_requests_total\{" + re.escape(labels) + r"\} ([0-9.]+)$", re.MULTILINE
-    )
-    found = pattern.search(metrics)
-    return int(float(found[1])) if found else 0
+from support import request_count as count
 
 
 async def test_requests_are_counted_by_their_full_route_template(

@@ -1,4 +1,4 @@
-"""Session revocation over HTTP (API.md "Auth and users", issue 13 item 1): once a user is
+"""Session revocation over HTTP (docs/api.md "Authentication"): once a user is
 deactivated, changes their password or loses the staff role, every access token issued before is
 refused with 401 ``token_revoked`` on every authenticated route, and so are their refresh tokens;
 and the staff ``GET/PATCH /users/{id}`` that makes the first and the last of those changes.

@@ -1,4 +1,4 @@
-"""Slow and departing clients against a real ``wallet serve`` (API.md "Errors": a client that
+"""Slow and departing clients against a real ``wallet serve`` (docs/api.md "Errors": a client that
 disconnects mid-request is never logged or counted as a 5xx but as 499; slow clients are cut off
 by header and body read timeouts).
 

@@ -1,5 +1,5 @@
 """``/api/v1/users``: the caller's profile (read and change, never anyone else's) and the staff
-list with its filters and both kinds of pagination (API.md "Auth and users", "Pagination")."""
+list with its filters and both kinds of pagination (docs/api.md "Authentication", "Pagination")."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""ATM cash-out verification webhook over HTTP (issue 7).
+"""ATM cash-out verification webhook over HTTP.
 
-API.md "Webhooks": ``{phone_number, withdrawal_code}`` signed with the ATM secret posts the held
-amount (200 approved); a wrong code is 422 ``invalid_withdrawal_code``, the 5th wrong one cancels
-the cash-out (422 ``too_many_attempts``) and releases the hold; expired -> 422 ``expired``;
-already completed -> 409 ``not_pending``. Malformed bodies are 4xx problems that move nothing.
+docs/api.md "Incoming webhooks": ``{phone_number, withdrawal_code}`` signed with the ATM secret
+posts the held amount (200 approved); a wrong code is 422 ``invalid_withdrawal_code``, the 5th wrong
+one cancels the cash-out (422 ``too_many_attempts``) and releases the hold; expired -> 422
+``expired``; already completed -> 409 ``not_pending``. Malformed bodies are 4xx problems that move
+nothing.
 """
 
 from __future__ import annotations

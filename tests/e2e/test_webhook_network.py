@@ -1,8 +1,8 @@
-"""Webhook source checks over HTTP (issue 7): allowlists, trusted proxies, and a real server.
+"""Webhook source checks over HTTP: allowlists, trusted proxies, and a real server.
 
-API.md "Webhooks": the source IP must be in the source's allowlist; the client IP is the socket
-peer unless the peer is a configured trusted proxy, in which case ``X-Forwarded-For`` is read from
-the right. Check order: IP (403), signature (401), then the body (400).
+docs/api.md "Incoming webhooks": the source IP must be in the source's allowlist; the client IP is
+the socket peer unless the peer is a configured trusted proxy, in which case ``X-Forwarded-For`` is
+read from the right. Check order: IP (403), signature (401), then the body (400).
 """
 
 from __future__ import annotations

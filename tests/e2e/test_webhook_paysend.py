@@ -1,8 +1,8 @@
-"""Paysend deposit webhook over HTTP (issue 7): signatures, rotation, dedup, concurrency, bodies.
+"""Paysend deposit webhook over HTTP: signatures, rotation, dedup, concurrency, bodies.
 
-API.md "Webhooks": HMAC-SHA256 of the raw body, legacy ``X-Paysend-Signature`` or timestamped
-``X-Signature: t=..,v1=..`` (5 min tolerance), several secrets at once, closed when unconfigured;
-each ``transactionId`` is credited at most once whatever the keys and the concurrency.
+docs/api.md "Incoming webhooks": HMAC-SHA256 of the raw body, legacy ``X-Paysend-Signature`` or
+timestamped ``X-Signature: t=..,v1=..`` (5 min tolerance), several secrets at once, closed when
+unconfigured; each ``transactionId`` is credited at most once whatever the keys and the concurrency.
 """
 
 from __future__ import annotations

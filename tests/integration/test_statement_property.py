@@ -10,6 +10,7 @@ lines, and the audit is clean."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import uuid
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.sql.engine import create_engine, plain_url
-from adapters.sql.migrate import upgrade_async
+from adapters.sql.migrate import upgrade
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
@@ -247,7 +248,7 @@ async def test_statement_property_on_postgres(
 @pytest.fixture(scope="module")
 async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('statements') / 'wallet.db'}"
-    await upgrade_async(url)
+    await asyncio.to_thread(upgrade, url)
     return url
 
 

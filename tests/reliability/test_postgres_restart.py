@@ -1,8 +1,8 @@
-"""PostgreSQL going away mid-run (issue 10, fault injection).
+"""PostgreSQL going away mid-run (fault injection).
 
 The app talks to its own database through a TCP proxy in front of the shared server; cutting the
 proxy drops every connection and refuses new ones, as a database restart or failover does. What
-must hold (API.md "Errors", LEDGER.md):
+must hold (docs/api.md "Errors", docs/ledger-model.md):
 
 - a request caught by the outage fails cleanly: 503 ``service_unavailable`` with ``Retry-After``,
   a problem document without a stack trace or SQL, never a 500 and never a hang;

@@ -1,8 +1,8 @@
-"""Redis going away mid-run (issue 10, fault injection).
+"""Redis going away mid-run (fault injection).
 
 The app and a worker talk to a private ``redis-server`` through a TCP proxy; cutting the proxy
 drops every connection and refuses new ones. Redis is a fast path and a queue, never the source of
-truth (API.md "Caching", "Idempotency", "Rate limits", "Notifications"), so while it is away:
+truth (docs/api.md "Caching", "Idempotency", "Rate limits", "Notifications"), so while it is away:
 
 - money still moves, and idempotency keys still hold (they live in Postgres);
 - transaction lists are served uncached and correct;

@@ -1,4 +1,4 @@
-"""Session revocation across processes (API.md "Session revocation"): a revocation made through
+"""Session revocation across processes (docs/api.md "Authentication"): a revocation made through
 one API process is honoured by every other within one second, with Redis, with Redis down, and in
 the embedded mode (SQLite, no Redis).
 

@@ -1,4 +1,4 @@
-"""Soak (issue 10): many concurrent clients doing everything a wallet does, for a while.
+"""Soak: many concurrent clients doing everything a wallet does, for a while.
 
 ``SOAK_CLIENTS`` simulated clients (default 12) run for ``SOAK_SECONDS`` (default 20; set it higher
 for the long run) against the app over HTTP (httpx over ASGI, the real middleware stack, PostgreSQL

@@ -1,4 +1,4 @@
-"""A server worker that dies is replaced at once and the server keeps answering (API.md
+"""A server worker that dies is replaced at once and the server keeps answering (docs/api.md
 ``wallet serve``: "A worker process that dies (OOM, SIGKILL) is replaced at once").
 
 Against ``wallet serve --workers 2`` in its own process: one worker is killed with SIGKILL; the

@@ -1,4 +1,4 @@
-"""Oversized, deeply nested and non-JSON bodies on every JSON endpoint (API.md "Conventions":
+"""Oversized, deeply nested and non-JSON bodies on every JSON endpoint (docs/api.md "Basics":
 bodies over 64 KiB are 413; a Content-Type that is not JSON is 415; malformed JSON is 400; never
 a 5xx for bad input).
 
@@ -347,7 +347,8 @@ async def test_non_json_bodies_changed_nothing(api: Api, world: Fixture) -> None
 async def test_webhooks_check_the_signature_before_the_media_type(
     api: Api, world: Fixture, settings: Settings, container: Container, name: str
 ) -> None:
-    """API.md "Webhooks": IP (403), then signature (401), then the body (415 among them)."""
+    """docs/api.md "Incoming webhooks": IP (403), then signature (401), then the body (415 among
+    them)."""
     endpoint = world.endpoints[name]
     content = json.dumps(endpoint.body).encode()
     plain = {"Content-Type": "text/plain"}

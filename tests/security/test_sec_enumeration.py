@@ -1,4 +1,4 @@
-"""Account enumeration (API.md "Auth and users"). Registration may say 409 ``already_exists``
+"""Account enumeration (docs/api.md "Authentication"). Registration may say 409 ``already_exists``
 (contractual) but nothing about the existing account; a failed login answers the same whatever
 failed (unknown user, wrong password, inactive user), in about the same time with production
 argon2 parameters; a refresh token that is garbage and one that is merely unknown look alike,

@@ -2,7 +2,8 @@
 a real RSA key), ``kid`` injection, embedded-key headers (``jku``/``x5u``/``jwk``/``x5c``), a
 forged ``is_staff`` against every staff-only route, and what a revoked token family means.
 
-Documented behaviour asserted here (API.md "Auth and users"; the access token is a stateless JWT):
+Documented behaviour asserted here (docs/api.md "Authentication"; the access token is a stateless
+JWT):
 
 * After logout, and after a refresh-token reuse revokes the family, every REFRESH token of the
   family is refused (401 ``token_revoked``).

@@ -1,7 +1,7 @@
-"""Webhook replays (API.md "Webhooks"): a captured delivery replayed inside the tolerance credits
-once; a captured ``X-Signature`` replayed after five minutes is stale (time is driven by signing
-with an old timestamp) and cannot be downgraded to the legacy header; a signature made for one
-webhook is refused by the other, and does not even count as a cash-out code attempt."""
+"""Webhook replays (docs/api.md "Incoming webhooks"): a captured delivery replayed inside the
+tolerance credits once; a captured ``X-Signature`` replayed after five minutes is stale (time is
+driven by signing with an old timestamp) and cannot be downgraded to the legacy header; a signature
+made for one webhook is refused by the other, and does not even count as a cash-out code attempt."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The core imports nothing but the standard library and itself (LEDGER.md: no framework, driver or
-ORM in the core), so it can be reused and tested without any of them."""
+"""The core imports nothing but the standard library and itself (docs/ledger-model.md: no
+framework, driver or ORM in the core), so it can be reused and tested without any of them."""
 
 from __future__ import annotations
 

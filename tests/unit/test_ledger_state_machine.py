@@ -1,11 +1,11 @@
-"""Random sequences of every money movement, checked against LEDGER.md after every step.
+"""Random sequences of every money movement, checked against docs/ledger-model.md after every step.
 
 A hypothesis state machine drives deposits (staff and Paysend, with repeated provider ids),
 transfers, accepts, rejects, cancels, cash-outs, code verifications (right and wrong codes),
 freezes, clock advances and expiry runs across three users with a USD and a EUR wallet each.
 A plain Python model of the accepted operations predicts every outcome (including which error
 the core must raise) and every wallet's balance, held amount and pending incoming amount; after
-every step the core must agree with the model and with every invariant of LEDGER.md.
+every step the core must agree with the model and with every invariant of docs/ledger-model.md.
 """
 
 from __future__ import annotations

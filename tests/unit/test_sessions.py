@@ -1,4 +1,4 @@
-"""Session revocation in the core (API.md "Session revocation"): deactivation, a password change
+"""Session revocation in the core (docs/api.md "Authentication"): deactivation, a password change
 and losing the staff role end every session; the in-process marks are trusted only while fresh;
 staff user administration. The manual clock is the subject here: it never moves unless told."""
 

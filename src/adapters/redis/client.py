@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # redis is imported only by the processes that use it
+    from redis.asyncio import Redis
 
 
 def connect(url: str) -> Redis:
+    from redis.asyncio import Redis
+
     return Redis.from_url(
         url,
         socket_timeout=1.0,

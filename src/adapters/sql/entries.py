@@ -12,17 +12,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, case, func, literal_column, select
+from sqlalchemy import Select, bindparam, case, func, select
 
 from adapters.sql import mappers
 from adapters.sql.ordering import order_by, seek
-from adapters.sql.records import EntryRecord, TransferRecord
+from adapters.sql.records import EntryRecord, TransferRecord, table_of
 from adapters.sql.session import Session
 from wallet_core.ledger import Column, Entry, TransferType
 from wallet_core.statements import IntervalTotals, Line, LineQuery, RunningBalance
 
-entries_t = EntryRecord.__table__
-transfers_t = TransferRecord.__table__
+entries_t = table_of(EntryRecord)
+transfers_t = table_of(TransferRecord)
 _e = entries_t.c
 _t = transfers_t.c
 
@@ -95,13 +95,14 @@ class SqlEntryRepository:
         return totals
 
     async def running_balances(self) -> dict[UUID, RunningBalance]:
-        window = {"partition_by": _e.account_id, "order_by": (_e.posted_at, _e.id)}
         ordered = (
             select(
                 _e.account_id,
                 _e.posted_at,
                 _e.balance_after,
-                func.sum(_SIGNED).over(**window).label("running"),
+                func.sum(_SIGNED)
+                .over(partition_by=_e.account_id, order_by=(_e.posted_at, _e.id))
+                .label("running"),
                 func.row_number()
                 .over(partition_by=_e.account_id, order_by=(_e.posted_at.desc(), _e.id.desc()))
                 .label("from_end"),
@@ -154,10 +155,9 @@ class SqlEntryRepository:
     async def interval_totals(
         self, account_id: UUID, start: datetime, end: datetime
     ) -> IntervalTotals:
-        zero = literal_column("0")
         stmt = select(
-            func.coalesce(func.sum(case((_SIGNED > 0, _SIGNED), else_=zero)), 0),
-            func.coalesce(func.sum(case((_SIGNED < 0, -_SIGNED), else_=zero)), 0),
+            func.coalesce(func.sum(case((_SIGNED > 0, _SIGNED), else_=0)), 0),
+            func.coalesce(func.sum(case((_SIGNED < 0, -_SIGNED), else_=0)), 0),
             func.count(),
         ).where(_e.account_id == account_id, _POSTED, _e.posted_at >= start, _e.posted_at < end)
         credits, debits, count = (await self._s.execute(stmt)).one()

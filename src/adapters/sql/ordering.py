@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, literal, or_, tuple_
+from sqlalchemy import ColumnElement, UnaryExpression, and_, literal, or_, tuple_
 
 from wallet_core.queries import Cursor, Ordering
 
@@ -14,7 +14,7 @@ SortColumns = Mapping[str, ColumnElement[Any]]
 
 def order_by(
     exprs: SortColumns, id_column: ColumnElement[Any], ordering: Sequence[Ordering]
-) -> list[ColumnElement[Any]]:
+) -> list[UnaryExpression[Any]]:
     """``ORDER BY k1 [DESC], ..., id`` where id follows the last key's direction."""
     clauses = [exprs[o.field].desc() if o.descending else exprs[o.field].asc() for o in ordering]
     last_desc = ordering[-1].descending if ordering else False

@@ -30,13 +30,13 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, 
 from sqlalchemy import Column as SqlColumn
 
 from adapters.sql import mappers
-from adapters.sql.records import OutboxRecord, TransferRecord
+from adapters.sql.records import OutboxRecord, TransferRecord, table_of
 from wallet_core.journal import LedgerWrite
 
 REFUSED_SQLSTATE = "WLT01"
 
-_TRANSFERS: Table = TransferRecord.__table__  # type: ignore[assignment]
-_OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]
+_TRANSFERS = table_of(TransferRecord)
+_OUTBOX = table_of(OutboxRecord)
 #: What a transaction change may set (everything else about a transaction is immutable).
 TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts", "reversed_amount")
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     func,
     text,
@@ -55,6 +56,13 @@ class Base(DeclarativeBase):
         datetime: DateTimeUTC(),
         date: Date(),
     }
+
+
+def table_of(record: type[Base]) -> Table:
+    """The ``Table`` behind a record class (typed: ``__table__`` is declared as a FromClause)."""
+    table = record.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class UserRecord(Base):

@@ -42,6 +42,7 @@ from adapters.sql.records import (
     RefreshTokenRecord,
     TransferRecord,
     UserRecord,
+    table_of,
 )
 from adapters.sql.session import Session
 from adapters.sql.session_marks import SqlSessionMarkRepository
@@ -66,12 +67,12 @@ from wallet_core.queries import (
 from wallet_core.records import Notification, RefreshToken
 from wallet_core.users import User
 
-users_t = UserRecord.__table__
-accounts_t = AccountRecord.__table__
-transfers_t = TransferRecord.__table__
-tokens_t = RefreshTokenRecord.__table__
-idem_t = IdempotencyKeyRecord.__table__
-outbox_t = OutboxRecord.__table__
+users_t = table_of(UserRecord)
+accounts_t = table_of(AccountRecord)
+transfers_t = table_of(TransferRecord)
+tokens_t = table_of(RefreshTokenRecord)
+idem_t = table_of(IdempotencyKeyRecord)
+outbox_t = table_of(OutboxRecord)
 
 # Statements built once: executing a prebuilt statement with parameters skips SQLAlchemy's
 # per-call construction and cache-key work on the hot path (see docs/performance.md).

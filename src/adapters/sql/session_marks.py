@@ -10,11 +10,11 @@ from uuid import UUID
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.sql.records import SessionMarkRecord
+from adapters.sql.records import SessionMarkRecord, table_of
 from adapters.sql.session import Session
 from wallet_core.sessions import SessionMark
 
-marks_t = SessionMarkRecord.__table__
+marks_t = table_of(SessionMarkRecord)
 
 _BY_USER = select(marks_t).where(marks_t.c.user_id == bindparam("user_id"))
 _CHANGED_SINCE = select(marks_t).where(marks_t.c.changed_at >= bindparam("since"))

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.types import Middleware
 
 from entrypoints.bootstrap import Container, build
 from entrypoints.http.allow import OptionsAllow
@@ -18,7 +19,12 @@ from entrypoints.http.controllers.statements import StatementsController
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
-from entrypoints.http.openapi import BEARER, StrictBodySchemaPlugin, openapi_config
+from entrypoints.http.openapi import (
+    BEARER,
+    CurrencySchemaPlugin,
+    StrictBodySchemaPlugin,
+    openapi_config,
+)
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limits import RateLimitMiddleware, add_rate_limit_headers
 from entrypoints.http.request_context import RequestContextMiddleware, add_request_id_header
@@ -94,18 +100,23 @@ def create_app(
                 dependencies=protected,
                 security=BEARER,
             ),
-            HealthController,
-            metrics_endpoint,
+            # Also served under the base path, documented once: at the root.
+            Router(
+                path="/",
+                route_handlers=[HealthController, metrics_endpoint],
+                include_in_schema=False,
+            ),
         ],
     )
     allow_header = OptionsAllow()
+    traced: list[Middleware] = [tracing.asgi_middleware(), RouteSpanMiddleware] if tracing else []
     app = Litestar(
         route_handlers=[api, HealthController, metrics_endpoint],
         dependencies={"container": Provide(provide_container)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            *([tracing.asgi_middleware(), RouteSpanMiddleware] if tracing else []),
+            *traced,
             DefineMiddleware(
                 RequestContextMiddleware,
                 metrics=metrics,
@@ -115,7 +126,10 @@ def create_app(
         ],
         before_send=[add_request_id_header, add_rate_limit_headers, allow_header],
         openapi_config=openapi_config(),
-        plugins=[StrictBodySchemaPlugin()],
+        plugins=[
+            StrictBodySchemaPlugin(),
+            CurrencySchemaPlugin(settings.currency_registry().codes),
+        ],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=JsonRequest,
         logging_config=None,

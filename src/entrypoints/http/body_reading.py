@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from litestar.exceptions import HTTPException
-from litestar.types import Message, Receive
+from litestar.types import Receive, ReceiveMessage
 
 
 class RequestTimeout(HTTPException):
@@ -28,7 +28,7 @@ class BodyReader:
         self.body_complete = False
         self.disconnected = False
 
-    async def __call__(self) -> Message:
+    async def __call__(self) -> ReceiveMessage:
         if self.body_complete or self.disconnected or self._timeout is None:
             # After the body only a disconnect can come (a streaming response waits for it).
             message = await self._receive()

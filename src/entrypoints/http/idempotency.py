@@ -1,4 +1,4 @@
-"""Idempotency-Key over HTTP (API.md "Idempotency"): the header, the request's fingerprint, and
+"""Idempotency-Key over HTTP (docs/api.md "Idempotency"): the header, the request's fingerprint, and
 the receipt the core stores with the first outcome, which is that outcome's status and body,
 encrypted (a cash-out's receipt holds its code).
 

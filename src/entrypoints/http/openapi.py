@@ -7,14 +7,20 @@ What the document promises, the schema fuzzer (``tests/fuzz``) holds the running
   carry no security requirement at all.
 - Request bodies that refuse unknown fields (``forbid_unknown_fields`` Structs) say so with
   ``additionalProperties: false`` (:class:`StrictBodySchemaPlugin`).
+- Object-level rules a Struct declares in ``__schema_extra__`` (exactly one of email and
+  username; a new password needs the current one) become ``oneOf`` / ``dependentRequired``.
+- Currency codes in requests are one ``Currency`` enum: the configured codes
+  (:class:`CurrencySchemaPlugin`).
 - Responses that lead somewhere carry OpenAPI links (:func:`linked`), e.g. a created transaction
-  to reading it and acting on it.
+  to reading it and acting on it; a union of tagged Structs names its discriminator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 from litestar import Response, Router
@@ -22,22 +28,24 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import (
     Components,
+    Discriminator,
     Link,
     OpenAPIMediaType,
     OpenAPIResponse,
-    OpenAPIType,
     Operation,
+    Reference,
+    Schema,
     SecurityScheme,
 )
-from litestar.openapi.spec import Schema as OpenAPISchema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
 
 from entrypoints.http import api_docs
+from entrypoints.http.schema_marks import CONFIGURED, Exclusive
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.openapi.spec import Schema
-    from litestar.typing import FieldDefinition
 
 BEARER_SCHEME = "BearerToken"
 #: The security requirement of every operation that needs an access token.
@@ -67,6 +75,8 @@ def openapi_config() -> OpenAPIConfig:
             "/api/schema",
             route_handlers=[api_docs.assets_router()],
             include_in_schema=False,
+            # Reading the docs must not use up an anonymous caller's day of requests.
+            opt={"rate_scope": "exempt"},
             after_request=_not_found_is_a_problem,
             response_headers=api_docs.security_headers(),
         ),
@@ -112,15 +122,58 @@ class StrictBodySchemaPlugin(OpenAPISchemaPlugin):
         )
         schema = builder.to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
+        extra = getattr(field_definition.type_, "__schema_extra__", None)
+        if isinstance(extra, Exclusive):
+            if extra.one_of:
+                schema.one_of = [
+                    _variant(schema, title, name) for title, name in extra.one_of.items()
+                ]
+            if extra.requires:
+                schema.dependent_required = {k: list(v) for k, v in extra.requires.items()}
         return schema
 
 
-def linked(status: int, links: dict[str, Link]) -> type[Operation]:
-    """An ``operation_class`` whose ``status`` response carries these OpenAPI ``links``.
+def _variant(schema: Schema, title: str, name: str) -> Schema:
+    """The object ``schema`` with ``name`` given and the other optional fields left out."""
+    fields = [name, *(schema.required or [])]
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        title=title,
+        properties={field: (schema.properties or {})[field] for field in fields},
+        required=sorted(fields),
+    )
 
-    Litestar's ``ResponseSpec`` has no links, but a handler may choose the class that builds its
-    Operation object; this one adds the links once the responses exist.
+
+class CurrencySchemaPlugin(OpenAPISchemaPlugin):
+    """Fields marked ``CONFIGURED`` are the ``Currency`` component: an enum of the configured
+    codes, so the document (and a client generated from it) knows which currencies exist."""
+
+    def __init__(self, codes: Collection[str]) -> None:
+        self.currency = StrEnum("Currency", {code: code for code in codes})  # type: ignore[misc]
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return CONFIGURED in field_definition.metadata
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        return schema_creator.for_field_definition(  # type: ignore[return-value]
+            FieldDefinition.from_annotation(self.currency)
+        )
+
+
+def linked(
+    status: int, links: dict[str, Link], discriminated: Collection[Any] = ()
+) -> type[Operation]:
+    """An ``operation_class`` whose ``status`` response carries these OpenAPI ``links``, and
+    whose request body and ``status`` response, when they are the unions in ``discriminated``
+    (of tagged Structs), name their discriminator.
+
+    Litestar's ``ResponseSpec`` has no links and its unions no discriminator, but a handler may
+    choose the class that builds its Operation object; this one adds both once the responses
+    exist.
     """
+    discriminators = [tagged(union) for union in discriminated]
 
     @dataclass
     class LinkedOperation(Operation):
@@ -129,6 +182,10 @@ def linked(status: int, links: dict[str, Link]) -> type[Operation]:
             if not isinstance(response, OpenAPIResponse):
                 raise ValueError(f"no {status} response to link from")
             response.links = {**(response.links or {}), **links}
+            bodies = [response.content, getattr(self.request_body, "content", None)]
+            for content in bodies:
+                for media in (content or {}).values():
+                    _discriminate(media.schema, discriminators)
 
     return LinkedOperation
 
@@ -146,11 +203,37 @@ def also_as_csv(status: int, description: str) -> type[Operation]:
             response.content = {
                 **(response.content or {}),
                 "text/csv": OpenAPIMediaType(
-                    schema=OpenAPISchema(type=OpenAPIType.STRING, description=description)
+                    schema=Schema(type=OpenAPIType.STRING, description=description)
                 ),
             }
 
     return CsvOperation
+
+
+def tagged(union: Any) -> Discriminator:
+    """The discriminator of a union of msgspec Structs tagged on one field."""
+    members = get_args(union)
+    configs = [member.__struct_config__ for member in members]
+    (field,) = {config.tag_field for config in configs}
+    return Discriminator(
+        property_name=field,
+        mapping={
+            config.tag: f"#/components/schemas/{member.__name__}"
+            for member, config in zip(members, configs, strict=True)
+        },
+    )
+
+
+def _discriminate(schema: Schema | Reference | None, discriminators: list[Discriminator]) -> None:
+    if not isinstance(schema, Schema) or not schema.one_of:
+        return
+    # Litestar names components by their qualified names until it shortens them at the end
+    # (``entrypoints_http_schemas_TransferCreated`` becomes ``TransferCreated``).
+    names = {item.ref.rsplit("_", 1)[-1] for item in schema.one_of if isinstance(item, Reference)}
+    for discriminator in discriminators:
+        targets = {ref.rsplit("/", 1)[-1] for ref in (discriminator.mapping or {}).values()}
+        if names == targets:
+            schema.discriminator = discriminator
 
 
 def link_to(operation_id: str, description: str, **parameters: str) -> Link:

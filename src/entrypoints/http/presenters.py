@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from entrypoints.http.schemas import (
     BalanceResponse,
+    DepositCreated,
     EntryResponse,
     Owner,
     PartyResponse,
     StaffUserResponse,
     StatementResponse,
+    TransactionCreated,
     TransactionResponse,
+    TransferCreated,
     UserResponse,
     WalletResponse,
-    WithdrawalResponse,
+    WithdrawalCreated,
 )
-from wallet_core.ledger import Account, Party, Transfer
+from wallet_core.ledger import Account, Party, Transfer, TransferType
 from wallet_core.money import Currencies, format_minor
 from wallet_core.statements import BalanceAt, Line, Statement
 from wallet_core.users import User
@@ -73,13 +76,13 @@ def _party(party: Party | None) -> PartyResponse | None:
 
 
 def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]:
+    """Every field but ``type``."""
     return {
         "id": t.id,
-        "type": t.type.value,
-        "status": t.status.value,
+        "status": t.status,
         "amount": format_minor(t.amount, currencies.get(t.currency)),
         "currency": t.currency,
-        "funding_source": t.funding_source.value,
+        "funding_source": t.funding_source,
         "reference": t.reference,
         "description": t.description,
         "wallet_id": t.wallet_id,
@@ -97,11 +100,17 @@ def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]
 
 
 def transaction_body(t: Transfer, currencies: Currencies) -> TransactionResponse:
-    return TransactionResponse(**transaction_fields(t, currencies))  # type: ignore[arg-type]
+    return TransactionResponse(type=t.type, **transaction_fields(t, currencies))  # type: ignore[arg-type]
 
 
-def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalResponse:
-    return WithdrawalResponse(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]
+def created_body(t: Transfer, currencies: Currencies) -> TransactionCreated:
+    """A transfer or deposit just created (a cash-out: :func:`withdrawal_body`)."""
+    variant = TransferCreated if t.type is TransferType.TRANSFER else DepositCreated
+    return variant(**transaction_fields(t, currencies))  # type: ignore[arg-type]
+
+
+def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalCreated:
+    return WithdrawalCreated(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]
 
 
 def entry_body(line: Line, currencies: Currencies) -> EntryResponse:
@@ -109,7 +118,7 @@ def entry_body(line: Line, currencies: Currencies) -> EntryResponse:
     return EntryResponse(
         id=line.id,
         transaction_id=line.transaction_id,
-        type=line.type.value,  # type: ignore[arg-type]
+        type=line.type,
         reference=line.reference,
         description=line.description,
         amount=format_minor(line.amount, unit),

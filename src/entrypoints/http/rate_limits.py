@@ -1,4 +1,4 @@
-"""Per-scope rate limits (API.md "Rate limits"), checked after routing so each route can name
+"""Per-scope rate limits (docs/api.md "Rate limits"), checked after routing so each route can name
 its scope through ``opt={"rate_scope": ...}``.
 
 Every request counts against the general scope (per user when authenticated, else per IP);
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.rate_limit import Decision, Window
@@ -77,7 +78,7 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         container = container_of(scope)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.body_reading import BodyReader
@@ -70,7 +71,7 @@ class RequestContextMiddleware:
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
@@ -79,13 +80,13 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         reader = BodyReader(receive, self.body_timeout)
         status = 500
-        completed = False
+        responded = completed = False
         left_before_completion = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, completed, left_before_completion
+            nonlocal status, responded, completed, left_before_completion
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 completed = True
                 left_before_completion = reader.disconnected
@@ -97,6 +98,12 @@ class RequestContextMiddleware:
         try:
             with in_flight:
                 await self.app(scope, reader, send_wrapper)
+        except Exception as error:
+            # Raised before any response (a middleware's 429, say): the status is the one the
+            # exception handlers outside will answer, not a 500.
+            if not responded:
+                status = raised_status(error)
+            raise
         finally:
             elapsed = time.perf_counter() - started
             client_left = left_before_completion if completed else reader.disconnected
@@ -112,3 +119,17 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
+
+
+def raised_status(error: Exception) -> int:
+    """The status Litestar's exception handlers answer for ``error``."""
+    from litestar.exceptions import HTTPException
+
+    from entrypoints.http.problems import status_of
+    from wallet_core.errors import DomainError
+
+    if isinstance(error, DomainError):
+        return status_of(error)
+    if isinstance(error, HTTPException):
+        return error.status_code
+    return 500

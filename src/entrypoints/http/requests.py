@@ -36,8 +36,8 @@ class JsonRequest(Request[Any, Any, Any]):
     a string, which would otherwise be 500s.
 
     Litestar converts the decoded body to the handler's ``data`` type in msgspec's lax mode (made
-    for query strings), which coerces ``0`` and ``"true"`` into booleans. API.md wants wrong types
-    refused, so the body is first checked against that type in strict mode.
+    for query strings), which coerces ``0`` and ``"true"`` into booleans. docs/api.md wants wrong
+    types refused, so the body is first checked against that type in strict mode.
 
     A body is parsed only when it says it is JSON, or says nothing (no ``Content-Type``); any
     other media type is a 415. Webhooks read the raw body for its signature first, so there the

@@ -4,20 +4,61 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from entrypoints.http.schema_marks import CONFIGURED, Exclusive
+from wallet_core.ledger import FundingSource, TransferStatus, TransferType
+from wallet_core.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
 #: PostgreSQL text cannot hold U+0000, so text that is stored or looked up must not contain it.
 NO_NUL = r"^[^\x00]*$"
+#: What the core's normal forms accept (wallet_core.users), so the document states exactly what
+#: the server takes: an address with one ``@`` and a dot after it; 3-150 letters, digits and
+#: ``_ . @ + -``; E.164 digits, ``+`` or ``00`` optional, with spaces, dots, dashes and
+#: parentheses allowed between them. Space, tab and line breaks around a value are allowed.
+#: Character classes are spelled out, never ``\s``: JSON Schema patterns are ECMA-262 regexes,
+#: whose ``\s`` differs from Python's, and msgspec checks these same patterns in Python.
+SPACE = r"[ \t\n\r]*"
+#: Not ``@``, and nothing Python counts as whitespace or a control character.
+_ADDRESS = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+EMAIL_PATTERN = rf"^{SPACE}{_ADDRESS}@{_ADDRESS}\.{_ADDRESS}{SPACE}$"
+USERNAME_PATTERN = rf"^{SPACE}[A-Za-z0-9_.@+-]{{3,150}}{SPACE}$"
+_SEP = r"[ \t\n\r().-]*"
+PHONE_PATTERN = rf"^{_SEP}(0{_SEP}0{_SEP})?(\+{_SEP})?[1-9]({_SEP}[0-9]){{7,14}}{_SEP}$"
 Email = Annotated[
-    str, Meta(min_length=3, max_length=254, pattern=NO_NUL, examples=["alice@example.com"])
+    str, Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["alice@example.com"])
 ]
-Username = Annotated[str, Meta(min_length=3, max_length=150, pattern=NO_NUL, examples=["alice"])]
+Username = Annotated[
+    str, Meta(min_length=3, max_length=150, pattern=USERNAME_PATTERN, examples=["alice"])
+]
+#: A password being checked (logging in, the current one): anything non-empty.
 Password = Annotated[str, Meta(min_length=1, max_length=256, examples=["correct horse battery"])]
-Phone = Annotated[str, Meta(min_length=6, max_length=32, examples=["+14155550123"])]
+#: A password being chosen. The document states the policy's length, but a shorter one is not a
+#: malformed body: like one that is all digits, common, or like the email or username, it is a
+#: 422 ``weak_password`` from the core's policy.
+NewPassword = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_PASSWORD_LENGTH,
+        examples=["correct horse battery"],
+        extra_json_schema={"extra": {"minLength": MIN_PASSWORD_LENGTH}},
+    ),
+]
+Phone = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=32,
+        pattern=PHONE_PATTERN,
+        description="E.164, `+` optional; stored as `+` and 8-15 digits.",
+        examples=["+14155550123"],
+    ),
+]
 Name = Annotated[str, Meta(max_length=150, pattern=NO_NUL)]
 # Any string reaches the core, which refuses what is not a positive amount in the currency's
 # digits with 422 invalid_amount; only a non-string (e.g. a JSON number) is a malformed body (400).
@@ -29,7 +70,12 @@ Amount = Annotated[
         examples=["12.50"],
     ),
 ]
-CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
+#: A currency code in a request: the document lists the configured codes (see
+#: ``entrypoints.http.openapi.CurrencySchemaPlugin``).
+CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"]), CONFIGURED]
+#: A currency code as a provider sends it: checked against the configured codes only when the
+#: notification moves money (422 ``unsupported_currency``).
+ProviderCurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
 Description = Annotated[str, Meta(max_length=140, pattern=NO_NUL)]
 MetadataKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")]
 MetadataValue = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
@@ -54,7 +100,7 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True):
 class RegisterRequest(Strict):
     email: Email
     username: Username
-    password: Password
+    password: NewPassword
     phone_number: Phone
     first_name: Name = ""
     last_name: Name = ""
@@ -62,10 +108,19 @@ class RegisterRequest(Strict):
     currency: CurrencyCode | None = None
 
 
+Login = Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)]
+
+
 class TokenRequest(Strict):
+    """Exactly one of ``email`` and ``username``, with the password."""
+
+    __schema_extra__: ClassVar[Exclusive] = Exclusive(
+        one_of={"EmailLogin": "email", "UsernameLogin": "username"}
+    )
+
     password: Password
-    email: Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)] | None = None
-    username: Annotated[str, Meta(min_length=1, max_length=254, pattern=NO_NUL)] | None = None
+    email: Login | UnsetType = UNSET
+    username: Login | UnsetType = UNSET
 
 
 class RefreshRequest(Strict):
@@ -73,10 +128,14 @@ class RefreshRequest(Strict):
 
 
 class ProfileUpdate(Strict):
+    """A new ``password`` needs ``current_password``."""
+
+    __schema_extra__: ClassVar[Exclusive] = Exclusive(requires={"password": ("current_password",)})
+
     first_name: Name | UnsetType = UNSET
     last_name: Name | UnsetType = UNSET
     date_of_birth: date | UnsetType | None = UNSET
-    password: Password | UnsetType = UNSET
+    password: NewPassword | UnsetType = UNSET
     current_password: Password | UnsetType = UNSET
 
 
@@ -201,15 +260,11 @@ class PartyResponse(msgspec.Struct):
     wallet_id: UUID
 
 
-TransactionType = Literal["deposit", "withdrawal", "transfer", "reversal"]
-TransactionStatus = Literal["pending", "completed", "rejected", "cancelled", "expired", "failed"]
-FundingSource = Literal["paysend", "blf_atm", "internal", "manual"]
+class _Transaction(msgspec.Struct, kw_only=True):
+    """Every transaction's fields but ``type``, which names the variant of a created one."""
 
-
-class TransactionResponse(msgspec.Struct):
     id: UUID
-    type: TransactionType
-    status: TransactionStatus
+    status: TransferStatus
     amount: str
     currency: str
     funding_source: FundingSource
@@ -230,8 +285,26 @@ class TransactionResponse(msgspec.Struct):
     completed_at: datetime | None
 
 
-class WithdrawalResponse(TransactionResponse):
-    withdrawal_code: str = ""
+class TransactionResponse(_Transaction, kw_only=True):
+    type: TransferType
+
+
+class TransferCreated(_Transaction, tag="transfer", tag_field="type", kw_only=True):
+    """A transfer just sent: pending, its amount held on the sender's wallet."""
+
+
+class WithdrawalCreated(_Transaction, tag="withdrawal", tag_field="type", kw_only=True):
+    """A cash-out just requested: pending, with the one-time code the ATM asks for."""
+
+    withdrawal_code: str
+
+
+class DepositCreated(_Transaction, tag="deposit", tag_field="type", kw_only=True):
+    """A staff deposit: completed at once."""
+
+
+#: The 201 of ``POST /wallet/transactions``, discriminated by ``type``.
+TransactionCreated = TransferCreated | WithdrawalCreated | DepositCreated
 
 
 # Statements -------------------------------------------------------------------------------------
@@ -240,7 +313,7 @@ class WithdrawalResponse(TransactionResponse):
 class EntryResponse(msgspec.Struct):
     id: UUID
     transaction_id: UUID
-    type: TransactionType
+    type: TransferType
     reference: str
     description: str
     #: Signed: "-25.50" for a debit, "100.00" for a credit.
@@ -309,7 +382,7 @@ class TransactionPage(msgspec.Struct):
 class PaysendRecipient(msgspec.Struct):
     phone_number: Phone
     amount: Amount
-    currency: CurrencyCode | None = None
+    currency: ProviderCurrencyCode | None = None
 
 
 class PaysendNotification(msgspec.Struct):

@@ -29,6 +29,7 @@ from taskiq.receiver import Receiver
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq.scheduler.scheduler import TaskiqScheduler
 
+from adapters.redis.client import connect
 from entrypoints.bootstrap import build
 from entrypoints.logging import configure_logging
 from entrypoints.metrics import Metrics
@@ -73,6 +74,7 @@ async def worker_main(
     tasks = register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
     exporter = None
     if settings.worker_metrics_port is not None:
+        assert metrics.registry is not None
         exporter, _ = start_http_server(
             settings.worker_metrics_port,
             addr=settings.worker_metrics_host,
@@ -178,7 +180,7 @@ async def scheduler_main(
         tracing.instrument_broker(broker)
     get, _ = holder()
     register_tasks(broker, get, expiry_interval_seconds=settings.expiry_interval_seconds)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)  # short timeouts, like every other client
     me = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
     try:
         while not stop.is_set():

@@ -7,7 +7,7 @@ retries survives restarts of every process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -24,9 +24,9 @@ DAILY_AT = "17 3 * * *"  # idempotency cleanup, once a day
 
 @dataclass
 class Tasks:
-    deliver_notification: AsyncTaskiqDecoratedTask[[str], bool]
-    expire_due: AsyncTaskiqDecoratedTask[[], int]
-    purge_idempotency: AsyncTaskiqDecoratedTask[[], int]
+    deliver_notification: AsyncTaskiqDecoratedTask[[str], Coroutine[Any, Any, bool]]
+    expire_due: AsyncTaskiqDecoratedTask[[], Coroutine[Any, Any, int]]
+    purge_idempotency: AsyncTaskiqDecoratedTask[[], Coroutine[Any, Any, int]]
 
     async def enqueue_delivery(self, event_id: UUID) -> None:
         await self.deliver_notification.kiq(str(event_id))

@@ -4,6 +4,7 @@ running balances included."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -11,6 +12,13 @@ from wallet_core.ledger import Account, Column
 from wallet_core.ports import UnitOfWork
 from wallet_core.services.context import Context
 from wallet_core.statements import RunningBalance, check_running_balances
+
+#: Told ``(phase, count)`` as an audit advances.
+Progress = Callable[[str, int], None]
+
+
+def _silent(phase: str, count: int) -> None:
+    """No one is watching."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +39,8 @@ def check_accounts(
     holds: dict[UUID, tuple[int, int]],
     transfer_counts: dict[UUID, int] | None = None,
 ) -> list[str]:
-    """Every invariant of LEDGER.md that can be read off accounts, entries and pending holds,
-    and the per-account transfer counts the transaction lists rely on."""
+    """Every invariant of docs/ledger-model.md that can be read off accounts, entries and pending
+    holds, and the per-account transfer counts the transaction lists rely on."""
     problems: list[str] = []
     for account in accounts:
         counted = (transfer_counts or {}).get(account.id, 0)
@@ -78,7 +86,11 @@ class AuditService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def run(self) -> AuditReport:
+    async def run(self, progress: Progress | None = None) -> AuditReport:
+        """``progress(phase, count)`` is told after each read and when the checks are done (a
+        command shows it, so a run over millions of rows visibly moves)."""
+        tell = progress or _silent
+
         async def work(
             uow: UnitOfWork,
         ) -> tuple[
@@ -89,15 +101,20 @@ class AuditService:
             dict[UUID, RunningBalance],
         ]:
             accounts = await uow.accounts.all_accounts()
+            tell("accounts read", len(accounts))
             totals = await uow.entries.totals()
+            tell("accounts with entries summed", len(totals))
             holds = await uow.transfers.pending_totals()
+            tell("accounts with pending holds", len(holds))
             counts = await uow.transfers.transfer_counts()
+            tell("accounts with transfers counted", len(counts))
             running = await uow.entries.running_balances()
             return accounts, totals, holds, counts, running
 
         accounts, totals, holds, counts, running = await self._ctx.storage.run_read(work)
         problems = check_accounts(accounts, totals, holds, counts)
         problems += check_running_balances(accounts, running)
+        tell("accounts checked", len(accounts))
         wallets_total: dict[str, int] = defaultdict(int)
         for account in accounts:
             if account.is_wallet:

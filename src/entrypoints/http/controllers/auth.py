@@ -98,12 +98,13 @@ class AuthController(Controller):
     async def token(
         self, data: JSONBody[TokenRequest], container: ContainerDep
     ) -> TokenPairResponse:
-        login = data.email if data.email is not None else data.username
-        if login is None:
+        given = [login for login in (data.email, data.username) if isinstance(login, str)]
+        if len(given) != 1:
             raise ValidationFailed(
-                "Give email (or username) and password.",
-                [FieldError("email", "required (or username)")],
+                "Give either email or username, and password.",
+                [FieldError("email", "give email or username, not both or neither")],
             )
+        (login,) = given
         return _pair(await container.core.auth.login(login, data.password))
 
     @post(

@@ -19,13 +19,14 @@ class HealthController(Controller):
     tags = ["health"]
     opt = EXEMPT
 
-    @get("/live", summary="The process is running")
+    @get("/live", summary="The process is running", operation_id="live")
     async def live(self) -> HealthResponse:
         return HealthResponse(status="ok")
 
     @get(
         "/ready",
         summary="The database (and Redis, when configured) answer",
+        operation_id="ready",
         responses={
             503: ResponseSpec(
                 data_container=HealthResponse,
@@ -51,6 +52,7 @@ class HealthController(Controller):
     "in-process expiry job; a separate `wallet worker` serves its own counts on "
     "`WORKER_METRICS_PORT`).",
     media_type=CONTENT_TYPE,
+    operation_id="metrics",
     opt=EXEMPT,
     tags=["health"],
 )

@@ -132,7 +132,7 @@ class StatementsController(Controller):
         return EntryPage(
             count=result.count,
             results=[entry_body(line, currencies) for line in result.items],
-            **links(request, result),  # type: ignore[arg-type]
+            **links(request, result),
         )
 
     @get(

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Link
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from entrypoints.http.context import ActorDep, ContainerDep
 from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
@@ -18,18 +18,30 @@ from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
 from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
-from entrypoints.http.presenters import transaction_body, withdrawal_body
+from entrypoints.http.presenters import created_body, transaction_body, withdrawal_body
 from entrypoints.http.problems import responses_for
+from entrypoints.http.query_params import (
+    CurrencyFilter,
+    Cursor,
+    Direction,
+    FundingSources,
+    PageNumber,
+    PageSize,
+    Statuses,
+    TransactionOrdering,
+    TransactionTypes,
+    Types,
+)
 from entrypoints.http.schemas import (
     DepositCreate,
     ReversalRequest,
     TransactionAction,
     TransactionCreate,
+    TransactionCreated,
     TransactionPage,
     TransactionResponse,
     TransferCreate,
     WithdrawalCreate,
-    WithdrawalResponse,
 )
 from wallet_core.ledger import Transfer
 from wallet_core.services.cashouts import CashOut
@@ -99,11 +111,11 @@ class TransactionsController(Controller):
         container: ContainerDep,
         amount_min: FromQuery[str | None] = None,
         amount_max: FromQuery[str | None] = None,
-        type_: Annotated[list[str] | None, QueryParameter(name="type")] = None,
-        transaction_type: FromQuery[list[str] | None] = None,
-        status: FromQuery[list[str] | None] = None,
-        funding_source: FromQuery[list[str] | None] = None,
-        currency: FromQuery[str | None] = None,
+        type_: Types = None,
+        transaction_type: TransactionTypes = None,
+        status: Statuses = None,
+        funding_source: FundingSources = None,
+        currency: CurrencyFilter = None,
         wallet: FromQuery[UUID | None] = None,
         reference: FromQuery[str | None] = None,
         created_at_after: FromQuery[str | None] = None,
@@ -114,11 +126,11 @@ class TransactionsController(Controller):
         sender: FromQuery[str | None] = None,
         recipient: FromQuery[str | None] = None,
         involving_user: FromQuery[str | None] = None,
-        direction: FromQuery[str | None] = None,
-        ordering: FromQuery[str | None] = None,
-        page: FromQuery[int | None] = None,
-        page_size: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        direction: Direction = None,
+        ordering: TransactionOrdering = None,
+        page: PageNumber = None,
+        page_size: PageSize = None,
+        cursor: Cursor = None,
     ) -> Response[bytes]:
         core = container.core
         viewer = None if actor.is_staff else actor.user_id
@@ -157,7 +169,7 @@ class TransactionsController(Controller):
             TransactionPage(
                 count=result.count,
                 results=[transaction_body(t, core.ctx.currencies) for t in result.items],
-                **links(request, result),  # type: ignore[arg-type]
+                **links(request, result),
             )
         )
         await core.ctx.list_cache.store(cache_key, body)
@@ -174,13 +186,18 @@ class TransactionsController(Controller):
         status_code=201,
         responses={
             201: ResponseSpec(
-                data_container=WithdrawalResponse,
-                description="Created (a withdrawal also carries `withdrawal_code`)",
+                data_container=TransactionCreated,  # type: ignore[arg-type]  # a union is documented as oneOf
+                description="Created: the transaction, by its `type` (a withdrawal also carries "
+                "`withdrawal_code`)",
                 generate_examples=False,
             ),
             **MONEY_ERRORS,
         },
-        operation_class=linked(201, {**_TO_TRANSACTION, "VerifyCashout": _TO_CASHOUT}),
+        operation_class=linked(
+            201,
+            {**_TO_TRANSACTION, "VerifyCashout": _TO_CASHOUT},
+            discriminated=(TransactionCreate, TransactionCreated),
+        ),
     )
     async def create_transaction(
         self,
@@ -226,9 +243,9 @@ class TransactionsController(Controller):
         def render(result: Transfer | CashOut) -> tuple[int, msgspec.Struct]:
             if isinstance(result, CashOut):
                 return 201, withdrawal_body(result.transfer, result.withdrawal_code, currencies)
-            return 201, transaction_body(result, currencies)
+            return 201, created_body(result, currencies)
 
-        return await run_idempotent(
+        return await run_idempotent(  # type: ignore[misc]  # T is Transfer | CashOut
             request,
             container.secret_box,
             scope=f"user:{actor.user_id}:create-transaction",

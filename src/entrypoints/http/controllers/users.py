@@ -13,6 +13,7 @@ from entrypoints.http.context import ActorDep, ContainerDep, staff_or_not_found
 from entrypoints.http.pagination import links
 from entrypoints.http.presenters import staff_user_body, user_body
 from entrypoints.http.problems import responses_for
+from entrypoints.http.query_params import Cursor, PageNumber, PageSize, UserOrdering
 from entrypoints.http.schemas import (
     AccessUpdate,
     ProfileUpdate,
@@ -56,7 +57,7 @@ class UsersController(Controller):
         changes = ProfileChanges(
             first_name=None if data.first_name is UNSET else data.first_name,
             last_name=None if data.last_name is UNSET else data.last_name,
-            date_of_birth=None if data.date_of_birth in (UNSET, None) else data.date_of_birth,  # type: ignore[arg-type]
+            date_of_birth=None if data.date_of_birth in (UNSET, None) else data.date_of_birth,
             clear_date_of_birth=data.date_of_birth is None,
             password=None if data.password is UNSET else data.password,
             current_password=None if data.current_password is UNSET else data.current_password,
@@ -79,10 +80,10 @@ class UsersController(Controller):
         last_name: FromQuery[str | None] = None,
         is_staff: FromQuery[bool | None] = None,
         is_active: FromQuery[bool | None] = None,
-        ordering: FromQuery[str | None] = None,
-        page: FromQuery[int | None] = None,
-        page_size: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        ordering: UserOrdering = None,
+        page: PageNumber = None,
+        page_size: PageSize = None,
+        cursor: Cursor = None,
     ) -> UserPage:
         order = parse_ordering(ordering, USER_ORDERINGS, DEFAULT_USER_ORDERING)
         query = UserQuery(
@@ -94,7 +95,7 @@ class UsersController(Controller):
         return UserPage(
             count=result.count,
             results=[user_body(u) for u in result.items],
-            **links(request, result),  # type: ignore[arg-type]
+            **links(request, result),
         )
 
     @get(

@@ -19,6 +19,13 @@ from entrypoints.http.params import currency as currency_param
 from entrypoints.http.params import flag, instant
 from entrypoints.http.presenters import wallet_body
 from entrypoints.http.problems import responses_for
+from entrypoints.http.query_params import (
+    CurrencyFilter,
+    Cursor,
+    PageNumber,
+    PageSize,
+    WalletOrdering,
+)
 from entrypoints.http.schemas import OpenWalletRequest, WalletPage, WalletResponse, WalletUpdate
 from wallet_core.ledger import Account
 from wallet_core.services.idempotency import Idempotency, Replayed
@@ -43,16 +50,16 @@ class WalletsController(Controller):
         actor: ActorDep,
         container: ContainerDep,
         user: FromQuery[str | None] = None,
-        currency: FromQuery[str | None] = None,
+        currency: CurrencyFilter = None,
         balance_min: FromQuery[str | None] = None,
         balance_max: FromQuery[str | None] = None,
         created_at_after: FromQuery[str | None] = None,
         created_at_before: FromQuery[str | None] = None,
         is_active: FromQuery[str | None] = None,
-        ordering: FromQuery[str | None] = None,
-        page: FromQuery[int | None] = None,
-        page_size: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        ordering: WalletOrdering = None,
+        page: PageNumber = None,
+        page_size: PageSize = None,
+        cursor: Cursor = None,
     ) -> WalletPage:
         params = WalletListParams(
             user=user,
@@ -72,7 +79,7 @@ class WalletsController(Controller):
         return WalletPage(
             count=result.count,
             results=[wallet_body(w, currencies) for w in result.items],
-            **links(request, result),  # type: ignore[arg-type]
+            **links(request, result),
         )
 
     @post(

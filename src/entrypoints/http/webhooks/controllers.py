@@ -1,12 +1,11 @@
 """``/wallet/webhook/paysend`` and ``/wallet/webhook/cashout``: signed, allowlisted, exactly once.
 
-Check order (API.md): source IP (403), then the signature over the raw body (401) — both in a
+Check order (docs/api.md): source IP (403), then the signature over the raw body (401) — both in a
 guard, which runs before the framework parses the body — then the body itself (400).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import msgspec
@@ -31,7 +30,8 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 
 
 async def _authenticate(connection: Connection, source: str) -> None:
-    settings = container_of(connection.scope).settings
+    container = container_of(connection.scope)
+    settings = container.settings
     if source == "paysend":
         allowlist, secrets = settings.paysend_ip_allowlist, settings.paysend_webhook_secrets
     else:
@@ -42,7 +42,11 @@ async def _authenticate(connection: Connection, source: str) -> None:
     assert isinstance(connection, Request)
     body = await connection.body()
     verify_signature(
-        body, connection.headers, secrets, time.time(), settings.webhook_tolerance_seconds
+        body,
+        connection.headers,
+        secrets,
+        container.clock.now().timestamp(),
+        settings.webhook_tolerance_seconds,
     )
 
 
@@ -107,7 +111,7 @@ class WebhooksController(Controller):
 
         def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
             transfer = outcome.transfer
-            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)
+            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)  # type: ignore[arg-type]
 
         return await run_idempotent(
             request,

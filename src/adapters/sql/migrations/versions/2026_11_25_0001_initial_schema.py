@@ -18,7 +18,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-#: Ledger entries are append-only (LEDGER.md invariant 4): the database refuses changes too.
+#: Ledger entries are append-only (docs/ledger-model.md invariant 4): the database refuses changes too.
 ENTRIES_IMMUTABLE = (
     """
     CREATE FUNCTION refuse_entry_change() RETURNS trigger LANGUAGE plpgsql AS $$
