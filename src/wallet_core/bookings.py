@@ -3,8 +3,8 @@ movement that explains it (the accounts' new totals and the entry lines), built 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -56,6 +56,7 @@ def hold(
     expires_at: datetime,
     description: str = "",
     code_digest: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Booking:
     """A pending transaction (a transfer, or a cash-out toward the ATM sink) and its hold."""
     movement = open_pending(debit, credit, amount, now)
@@ -76,6 +77,7 @@ def hold(
         description=description,
         expires_at=expires_at,
         code_digest=code_digest,
+        metadata=dict(metadata or {}),
     )
     return Booking(transfer, movement)
 
@@ -90,6 +92,7 @@ def credit_from_source(
     now: datetime,
     description: str = "",
     provider_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Booking:
     """A deposit: born completed, from a funding source's system account into a wallet."""
     if source.source is None:
@@ -111,6 +114,7 @@ def credit_from_source(
         description=description,
         provider_id=provider_id,
         completed_at=now,
+        metadata=dict(metadata or {}),
     )
     return Booking(transfer, movement)
 
@@ -129,3 +133,44 @@ def release(
         raise LedgerInvariantViolated(f"{status} does not release a hold")
     movement = void_pending(debit, credit, transfer.amount, now)
     return Booking(transfer.finish(status, now), movement)
+
+
+def reverse(
+    original: Transfer,
+    debit: Account,
+    credit: Account,
+    *,
+    id: UUID,
+    amount: int,
+    reference: str,
+    now: datetime,
+    reason: str,
+) -> tuple[Booking, Transfer]:
+    """Move (part of) a completed transaction back the way it came, born completed: ``debit``
+    is the account the original credited, ``credit`` the one it debited. Returns the reversal's
+    booking and the original with its ``reversed_amount`` grown by ``amount``."""
+    if (debit.id, credit.id) != (original.credit_account_id, original.debit_account_id):
+        raise LedgerInvariantViolated("a reversal moves money back between the same accounts")
+    if amount > original.amount - original.reversed_amount:
+        raise LedgerInvariantViolated("reversals never add up to more than the original")
+    movement = post_direct(debit, credit, amount, now)
+    reversal = Transfer(
+        id=id,
+        type=TransferType.REVERSAL,
+        status=TransferStatus.COMPLETED,
+        amount=amount,
+        currency=original.currency,
+        funding_source=original.funding_source,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        reference=reference,
+        created_at=now,
+        updated_at=now,
+        sender=party_of(debit) if debit.is_wallet else None,
+        recipient=party_of(credit) if credit.is_wallet else None,
+        description=reason,
+        completed_at=now,
+        reverses=original.id,
+    )
+    grown = replace(original, reversed_amount=original.reversed_amount + amount, updated_at=now)
+    return Booking(reversal, movement), grown

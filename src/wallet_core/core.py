@@ -31,7 +31,9 @@ from wallet_core.services.events import EventService
 from wallet_core.services.expiry import ExpiryService
 from wallet_core.services.idempotency import IdempotencyService
 from wallet_core.services.notifications import NotificationService
+from wallet_core.services.reversals import ReversalService
 from wallet_core.services.sessions import SessionService
+from wallet_core.services.statements import StatementService
 from wallet_core.services.transactions import TransactionService
 from wallet_core.services.transfers import TransferService
 from wallet_core.services.users import UserService
@@ -61,6 +63,8 @@ class WalletCore:
     events: EventService
     webhooks: WebhookEndpointService
     webhook_delivery: WebhookDeliveryService
+    statements: StatementService
+    reversals: ReversalService
 
 
 def build_core(
@@ -119,4 +123,6 @@ def build_core(
         events=EventService(ctx),
         webhooks=WebhookEndpointService(ctx, sender, webhook_https_only),
         webhook_delivery=WebhookDeliveryService(ctx, sender, webhook_retry or RetryPolicy()),
+        statements=StatementService(ctx),
+        reversals=ReversalService(ctx),
     )

@@ -134,6 +134,11 @@ class NotPending(Conflict):
     default_message = "The transaction is no longer pending."
 
 
+class NotReversible(Conflict):
+    code = "not_reversible"
+    default_message = "Only completed deposits, withdrawals and transfers can be reversed."
+
+
 class AlreadyExists(Conflict):
     code = "already_exists"
     default_message = "It already exists."

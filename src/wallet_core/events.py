@@ -117,6 +117,9 @@ def transaction_data(t: Transfer, currencies: Currencies) -> dict[str, Any]:
         "updated_at": timestamp(t.updated_at),
         "expires_at": timestamp(t.expires_at),
         "completed_at": timestamp(t.completed_at),
+        "metadata": dict(t.metadata),
+        "reverses": str(t.reverses) if t.reverses else None,
+        "reversed_amount": format_minor(t.reversed_amount, currencies.get(t.currency)),
     }
 
 
@@ -169,7 +172,8 @@ def write_events(
     currencies: Currencies,
 ) -> tuple[Event, ...]:
     """The events of a write: ``transaction.created`` for each new transaction (and its
-    completion when it is born completed), and one event per status a transaction moves to."""
+    completion when it is born completed), one event per status a transaction moves to, and
+    ``transaction.reversed`` for an original whose reversed amount grew."""
     kinds: list[tuple[EventType, Transfer]] = []
     for transfer in created:
         kinds.append((EventType.TRANSACTION_CREATED, transfer))
@@ -179,6 +183,8 @@ def write_events(
         after = change.after
         if after.status is not change.before.status and after.status in STATUS_EVENTS:
             kinds.append((STATUS_EVENTS[after.status], after))
+        if after.reversed_amount > change.before.reversed_amount:
+            kinds.append((EventType.TRANSACTION_REVERSED, after))
     return tuple(transaction_event(new_id(), kind, t, currencies) for kind, t in kinds)
 
 

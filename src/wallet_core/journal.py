@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from wallet_core.errors import LedgerInvariantViolated
-from wallet_core.ledger import Account, Column, Entry, Transfer, next_change_at
+from wallet_core.ledger import POSTED_COLUMNS, Account, Column, Entry, Transfer, next_change_at
 from wallet_core.money import MAX_MINOR_TOTAL
 from wallet_core.records import Notification
 
 if TYPE_CHECKING:
     from wallet_core.events import Event
 
-POSTED = frozenset({Column.DEBITS_POSTED, Column.CREDITS_POSTED})
+POSTED = POSTED_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +166,20 @@ def moved(account: Account, deltas: Deltas, now: datetime) -> Account:
     )
 
 
+def with_running_balances(
+    entries: Iterable[Entry], accounts_after: Mapping[UUID, Account]
+) -> tuple[Entry, ...]:
+    """The entries as stored: each posted at its account's new ``updated_at`` and, when posted,
+    carrying the account's posted balance after the write (one posted line per account per
+    write, so that is the balance right after the line)."""
+    result = []
+    for entry in entries:
+        after = accounts_after[entry.account_id]
+        balance = after.balance if entry.is_posted else None
+        result.append(replace(entry, posted_at=after.updated_at, balance_after=balance))
+    return tuple(result)
+
+
 def refusal(
     write: LedgerWrite,
     accounts: Mapping[UUID, Account],
@@ -180,9 +194,10 @@ def refusal(
         current = transfers.get(change.before.id)
         if current is None:
             return f"transaction {change.before.id} is gone"
-        if (current.status, current.failed_attempts) != (
+        if (current.status, current.failed_attempts, current.reversed_amount) != (
             change.before.status,
             change.before.failed_attempts,
+            change.before.reversed_amount,
         ):
             return f"transaction {current.id} changed since it was read"
         if (

@@ -8,8 +8,8 @@ them, so that every account's totals can be recomputed from entries alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -41,6 +41,11 @@ class TransferType(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
+    REVERSAL = "reversal"
+
+
+#: What a reversal may reverse (a reversal itself never is).
+REVERSIBLE_TYPES = frozenset({TransferType.DEPOSIT, TransferType.WITHDRAWAL, TransferType.TRANSFER})
 
 
 class TransferStatus(StrEnum):
@@ -170,6 +175,12 @@ class Transfer:
     completed_at: datetime | None = None
     code_digest: str | None = None
     failed_attempts: int = 0
+    #: The client's own key/value strings, set at creation (see ``wallet_core.metadata``).
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    #: For a reversal, the transaction it reverses.
+    reverses: UUID | None = None
+    #: How much of this transaction its reversals have moved back so far.
+    reversed_amount: int = 0
 
     @property
     def wallet_id(self) -> UUID:
@@ -210,16 +221,38 @@ class Transfer:
         return replace(self, failed_attempts=self.failed_attempts + 1, updated_at=now)
 
 
+POSTED_COLUMNS = frozenset({Column.DEBITS_POSTED, Column.CREDITS_POSTED})
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One immutable line of the ledger: ``delta`` applied to one total of one account."""
+    """One immutable line of the ledger: ``delta`` applied to one total of one account.
+
+    ``posted_at`` is the account's ``updated_at`` right after the write (strictly increasing per
+    account); a posted line also carries ``balance_after``, the account's posted balance right
+    after it (None on pending lines, which do not change the balance).
+    """
 
     id: UUID
     transfer_id: UUID
     account_id: UUID
     column: Column
     delta: int
-    created_at: datetime
+    posted_at: datetime
+    balance_after: int | None = None
+
+    @property
+    def is_posted(self) -> bool:
+        return self.column in POSTED_COLUMNS
+
+    @property
+    def amount(self) -> int:
+        """The signed change of the account's posted balance: credits positive, debits negative."""
+        if self.column is Column.CREDITS_POSTED:
+            return self.delta
+        if self.column is Column.DEBITS_POSTED:
+            return -self.delta
+        return 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,12 @@ from wallet_core.events import Event, Position
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
-    Column,
     Entry,
     FundingSource,
     Transfer,
     TransferStatus,
 )
+from wallet_core.memory_entries import MemoryEntryRepository
 from wallet_core.memory_events import MemoryEventRepository
 from wallet_core.memory_webhooks import MemoryWebhookRepository
 from wallet_core.money import Currencies
@@ -484,6 +484,8 @@ def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
     recipient = t.recipient.user_id if t.recipient else None
     if f.viewer_id is not None and f.viewer_id not in parties:
         return False
+    if any(t.metadata.get(key) != value for key, value in f.metadata):
+        return False
     if f.amount_min is not None and t.amount < f.amount_min:
         return False
     if f.amount_max is not None and t.amount > f.amount_max:
@@ -609,24 +611,6 @@ class MemoryTransferRepository:
             for account_id in (t.debit_account_id, t.credit_account_id):
                 counts[account_id] = counts.get(account_id, 0) + 1
         return counts
-
-
-class MemoryEntryRepository:
-    def __init__(self, table: Overlay[UUID, Entry]) -> None:
-        self._t = table
-
-    async def add_many(self, entries: Sequence[Entry]) -> None:
-        for entry in entries:
-            if self._t.get(entry.id) is not None:
-                raise AlreadyExists("Entries are immutable.")
-            self._t.put(entry.id, entry)
-
-    async def totals(self) -> dict[UUID, dict[Column, int]]:
-        totals: dict[UUID, dict[Column, int]] = {}
-        for entry in self._t.values():
-            per = totals.setdefault(entry.account_id, {})
-            per[entry.column] = per.get(entry.column, 0) + entry.delta
-        return totals
 
 
 class MemoryRefreshTokenRepository:
@@ -757,8 +741,9 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._table(state.users))
         accounts = self._table(state.accounts)
         self.accounts = MemoryAccountRepository(accounts, new_id, now)
-        self.transfers = MemoryTransferRepository(self._table(state.transfers), accounts)
-        self.entries = MemoryEntryRepository(self._table(state.entries))
+        transfers = self._table(state.transfers)
+        self.transfers = MemoryTransferRepository(transfers, accounts)
+        self.entries = MemoryEntryRepository(self._table(state.entries), transfers)
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
         self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))

@@ -17,6 +17,8 @@ class NotificationKind(StrEnum):
     CASHOUT_COMPLETED = "cashout_completed"
     CASHOUT_CANCELLED = "cashout_cancelled"
     CASHOUT_EXPIRED = "cashout_expired"
+    REVERSAL_DEBITED = "reversal_debited"
+    REVERSAL_CREDITED = "reversal_credited"
 
 
 #: The payload key of a cash-out code, sealed (encrypted) by the core's SecretBox: the code never
@@ -39,6 +41,8 @@ SUBJECTS: dict[NotificationKind, str] = {
     NotificationKind.CASHOUT_COMPLETED: "Cash-out of {amount} {currency} completed",
     NotificationKind.CASHOUT_CANCELLED: "Cash-out of {amount} {currency} cancelled",
     NotificationKind.CASHOUT_EXPIRED: "Cash-out of {amount} {currency} expired",
+    NotificationKind.REVERSAL_DEBITED: "{amount} {currency} reversed out of your wallet",
+    NotificationKind.REVERSAL_CREDITED: "{amount} {currency} returned to your wallet",
 }
 
 

@@ -22,6 +22,7 @@ from wallet_core.snapshots import (
     TransferParties,
     WalletsAndSinks,
 )
+from wallet_core.statements import IntervalTotals, Line, LineQuery, RunningBalance
 from wallet_core.users import User
 from wallet_core.webhooks import Delivery, DeliveryStatus, SendOutcome, WebhookEndpoint
 
@@ -203,6 +204,27 @@ class EntryRepository(Protocol):
 
     async def totals(self) -> dict[UUID, dict[Column, int]]:
         """Per account, the sum of entry deltas for each column (for the audit)."""
+        ...
+
+    async def running_balances(self) -> dict[UUID, RunningBalance]:
+        """Per account with posted lines, their running-balance check (for the audit)."""
+        ...
+
+    async def lines(self, query: LineQuery) -> list[Line]:
+        """Up to ``page_size + 1`` posted lines of the account, in the query's order."""
+        ...
+
+    async def count_lines(self, query: LineQuery) -> int: ...
+
+    async def balance_at(self, account_id: UUID, at: datetime, *, inclusive: bool = True) -> int:
+        """The ``balance_after`` of the account's last line posted at (or, not ``inclusive``,
+        strictly before) ``at``; 0 when there is none. One index lookup."""
+        ...
+
+    async def interval_totals(
+        self, account_id: UUID, start: datetime, end: datetime
+    ) -> IntervalTotals:
+        """Credits, debits and line count of the lines posted in ``[start, end)``."""
         ...
 
 

@@ -132,6 +132,7 @@ _CURSOR_KINDS: Mapping[str, type] = {
     "amount": int,
     "balance": int,
     "created_at": datetime,
+    "posted_at": datetime,
     "expiry_time": datetime,
     "type": str,
     "status": str,
@@ -273,6 +274,8 @@ class TransactionFilter:
     involving_id: UUID | None = None
     direction: str | None = None
     caller_id: UUID | None = None  # whom ``direction`` is relative to
+    #: ``metadata[key]=value`` filters, all of which must match.
+    metadata: tuple[tuple[str, str], ...] = ()
     matches_nothing: bool = False
 
     @property

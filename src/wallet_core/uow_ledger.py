@@ -13,7 +13,14 @@ from datetime import datetime
 from uuid import UUID
 
 from wallet_core.errors import AlreadyExists
-from wallet_core.journal import LedgerWrite, StoredReceipt, Written, moved, refusal
+from wallet_core.journal import (
+    LedgerWrite,
+    StoredReceipt,
+    Written,
+    moved,
+    refusal,
+    with_running_balances,
+)
 from wallet_core.ledger import Account, FundingSource, Transfer
 from wallet_core.ports import Storage, UnitOfWork
 from wallet_core.snapshots import (
@@ -180,12 +187,13 @@ class UnitOfWorkLedger:
             accounts = await uow.accounts.lock(deltas)
             if refusal(write, accounts, transfers) is not None:
                 raise _Refused(Written.REFUSED)
-            await uow.accounts.save([moved(accounts[i], d, write.now) for i, d in deltas.items()])
+            after = {i: moved(accounts[i], d, write.now) for i, d in deltas.items()}
+            await uow.accounts.save(list(after.values()))
             for transfer in write.created:
                 await uow.transfers.add(transfer)
             for change in write.changed:
                 await uow.transfers.update(change.after)
-            await uow.entries.add_many(write.entries)
+            await uow.entries.add_many(with_running_balances(write.entries, after))
             await uow.outbox.add_many(write.notifications)
             await uow.events.add_many(write.events)
             return Written.APPLIED

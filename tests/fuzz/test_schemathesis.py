@@ -83,7 +83,10 @@ REJECTED = ["400", "401", "403", "404", "405", "409", "413", "422", "429"]
 #: Operations with inputs that are valid by the schema and still refused as malformed (400
 #: ``validation_error``), because no schema can say which values the server made: an opaque
 #: pagination cursor (and ``page`` with ``cursor``) on the lists; the right current password on
-#: a password change; type and status names, URLs and ids the events and webhooks routes check.
+#: a password change; type and status names, URLs and ids the events and webhooks routes check;
+#: metadata keys of ``[A-Za-z0-9_.-]`` (the document cannot state a pattern for an object's keys);
+#: instants that must not be in the future and intervals that must not run backwards
+#: (statements). Everything else the server checks is stated in the document.
 FORMATS_BEYOND_SCHEMA = (
     "listUsers",
     "listWallets",
@@ -93,11 +96,15 @@ FORMATS_BEYOND_SCHEMA = (
     "createWebhookEndpoint",  # a URL, event type names
     "updateWebhookEndpoint",
     "listWebhookDeliveries",  # status names
+    "createTransaction",
+    "listWalletEntries",
+    "getWalletBalanceAt",
+    "getWalletStatement",
 )
 #: A Server-Sent Events stream never ends on its own: not something to fuzz (the e2e tests run a
 #: real client against it).
 NOT_FUZZED = ("streamEvents",)
-STAFF_ONLY = ("listUsers", "updateWallet")
+STAFF_ONLY = ("listUsers", "updateWallet", "reverseTransaction")
 WEBHOOK_SECRETS = {
     "/api/v1/wallet/webhook/paysend": WEBHOOK_SECRET,
     "/api/v1/wallet/webhook/cashout": ATM_SECRET,

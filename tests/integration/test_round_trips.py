@@ -170,3 +170,34 @@ async def test_a_paysend_deposit_costs_two_round_trips_and_one_commit(wire: Wire
     postgres, redis = wire.counted()
     assert postgres.commits == 1
     assert_within_budget(postgres, redis)
+
+
+async def test_a_reversal_costs_two_round_trips_and_one_commit(wire: Wire) -> None:
+    alice, bob = await wire.api.person(), await wire.api.person()
+    staff = await wire.api.staff()
+    await wire.api.fund(alice, "10.00")
+    await _fresh_session_marks(wire)
+    transfer_id, _ = await _pair(wire, alice, bob)
+    accepted = await wire.client.post(
+        f"/api/v1/wallet/transactions/{transfer_id}/action",
+        json={"action": "accept"},
+        headers={**bob.headers, **idem()},
+    )
+    assert accepted.status_code == 200, accepted.text
+
+    async def reverse() -> None:
+        answer = await wire.client.post(
+            f"/api/v1/wallet/transactions/{transfer_id}/reverse",
+            json={"amount": "0.10", "reason": "test"},
+            headers={**staff.headers, **idem()},
+        )
+        assert answer.status_code == 201, answer.text
+
+    await reverse()  # warm up
+    wire.reset()
+    await reverse()
+    postgres, redis = wire.counted()
+    assert postgres.round_trips >= 2
+    assert postgres.commits == 1
+    assert_within_budget(postgres, redis)
+    await wire.api.audit_clean()

@@ -470,7 +470,7 @@ async def test_entry_totals(storage: Storage) -> None:
             [
                 Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_PENDING, 300, NOW),
                 Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_PENDING, -300, NOW),
-                Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_POSTED, 300, NOW),
+                Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_POSTED, 300, NOW, -300),
             ]
         )
 

@@ -261,7 +261,7 @@ def test_entries_explain_a_movement_line_by_line() -> None:
         (ids[1], recipient.id, Column.CREDITS_PENDING, 300),
     ]
     assert {e.transfer_id for e in entries} == {transfer_id}
-    assert {e.created_at for e in entries} == {T1}
+    assert {e.posted_at for e in entries} == {T1}
     with pytest.raises(ValueError, match="zip"):
         movement.entries(transfer_id, [uuid4()], T1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ from wallet_core.journal import Receipt
 from wallet_core.ledger import (
     Account,
     AccountKind,
+    Column,
     Entry,
     FundingSource,
     Party,
@@ -106,6 +108,13 @@ def _party(user_id: Any, username: Any, wallet_id: Any) -> Party | None:
     return Party(user_id, username, wallet_id)
 
 
+def _metadata(value: Any) -> dict[str, str]:
+    """A JSON column's value: decoded by SQLAlchemy, or JSON text from a composite row."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value or {})
+
+
 def transfer_from_row(row: Any) -> Transfer:
     m = _m(row)
     return Transfer(
@@ -128,6 +137,9 @@ def transfer_from_row(row: Any) -> Transfer:
         completed_at=m["completed_at"],
         code_digest=m["code_digest"],
         failed_attempts=m["failed_attempts"],
+        metadata=_metadata(m["metadata"]),
+        reverses=m["reverses"],
+        reversed_amount=m["reversed_amount"],
     )
 
 
@@ -154,6 +166,9 @@ def transfer_to_row(t: Transfer) -> dict[str, Any]:
         "completed_at": t.completed_at,
         "code_digest": t.code_digest,
         "failed_attempts": t.failed_attempts,
+        "metadata": dict(t.metadata),
+        "reverses": t.reverses,
+        "reversed_amount": t.reversed_amount,
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     }
@@ -166,8 +181,22 @@ def entry_to_row(entry: Entry) -> dict[str, Any]:
         "account_id": entry.account_id,
         "total": entry.column.value,
         "delta": entry.delta,
-        "created_at": entry.created_at,
+        "posted_at": entry.posted_at,
+        "balance_after": entry.balance_after,
     }
+
+
+def entry_from_row(row: Any) -> Entry:
+    m = _m(row)
+    return Entry(
+        id=m["id"],
+        transfer_id=m["transfer_id"],
+        account_id=m["account_id"],
+        column=Column(m["total"]),
+        delta=m["delta"],
+        posted_at=m["posted_at"],
+        balance_after=m["balance_after"],
+    )
 
 
 def refresh_token_from_row(row: Any) -> RefreshToken:

@@ -12,10 +12,12 @@ forces that order):
 3. ``verdict``: the guards of :func:`wallet_core.journal.refusal`, on those rows. If one fails,
    ``wallet_refuse()`` raises SQLSTATE WLT01 and the whole statement, receipt included, is undone.
 4. the writes: account totals (each account's ``updated_at`` strictly increasing), transaction
-   changes, new transactions, entries (their posting time is their account's new ``updated_at``),
-   notifications, events and who may see them. Each event's position is this transaction's id
-   and the next value of ``events_seq`` (see :mod:`adapters.sql.events`), and a ``NOTIFY`` wakes
-   the live streams of every process once the write commits.
+   changes, new transactions, entries (their posting time is their account's new ``updated_at``,
+   and a posted line's ``balance_after`` the balance the account update returned: exact however
+   many writes race, since the row is locked), notifications, events and who may see them. Each
+   event's position is this transaction's id and the next value of ``events_seq`` (see
+   :mod:`adapters.sql.events`), and a ``NOTIFY`` wakes the live streams of every process once the
+   write commits.
 
 Every value travels as a parameter (arrays, unnested); names come from our own table definitions.
 """
@@ -40,7 +42,7 @@ REFUSED_SQLSTATE = "WLT01"
 _TRANSFERS = table_of(TransferRecord)
 _OUTBOX = table_of(OutboxRecord)
 #: What a transaction change may set (everything else about a transaction is immutable).
-TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts")
+TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts", "reversed_amount")
 
 
 def _array_type(column: SqlColumn[Any]) -> tuple[str, str]:
@@ -159,6 +161,7 @@ def _build() -> tuple[str, list[Getter]]:
             p.add(lambda w: [c.before.id for c in w.changes], "uuid[]"),
             p.add(lambda w: [c.before.status.value for c in w.changes], "text[]"),
             p.add(lambda w: [c.before.failed_attempts for c in w.changes], "integer[]"),
+            p.add(lambda w: [c.before.reversed_amount for c in w.changes], "bigint[]"),
             p.add(lambda w: [c.unexpired_at for c in w.changes], "timestamptz[]"),
             *(
                 p.add(after(name), f"{_array_type(_TRANSFERS.c[name])[0]}[]")
@@ -223,11 +226,12 @@ claim AS (
     RETURNING 1
 ),
 tv AS (
-    SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, unexpired_at,
+    SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, before_reversed,
+        unexpired_at,
         {", ".join(TRANSFER_CHANGES)})
 ),
 tlocked AS (
-    SELECT t.id, t.status, t.failed_attempts, t.expires_at FROM transfers t
+    SELECT t.id, t.status, t.failed_attempts, t.reversed_amount, t.expires_at FROM transfers t
     WHERE t.id IN (SELECT id FROM tv) AND {claimed}
     ORDER BY t.id FOR UPDATE
 ),
@@ -248,6 +252,7 @@ verdict AS (
             AND NOT EXISTS (
                 SELECT 1 FROM tlocked l JOIN tv ON tv.id = l.id
                 WHERE l.status <> tv.before_status OR l.failed_attempts <> tv.before_attempts
+                    OR l.reversed_amount <> tv.before_reversed
                     OR (tv.unexpired_at IS NOT NULL AND l.expires_at IS NOT NULL
                         AND l.expires_at <= tv.unexpired_at))
             AND (SELECT count(*) FROM alocked) = {n_accounts}
@@ -270,7 +275,7 @@ moved AS (
         transfer_count = a.transfer_count + av.tc,
         updated_at = GREATEST({now}, a.updated_at + interval '1 microsecond')
     FROM av WHERE a.id = av.id AND (SELECT go FROM verdict)
-    RETURNING a.id, a.updated_at
+    RETURNING a.id, a.updated_at, a.credits_posted - a.debits_posted AS balance
 ),
 changed AS (
     UPDATE transfers t SET {sets}
@@ -279,8 +284,9 @@ changed AS (
 ),
 {_insert_rows("created", _TRANSFERS, p)},
 lines AS (
-    INSERT INTO entries (id, transfer_id, account_id, total, delta, created_at)
-    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at
+    INSERT INTO entries (id, transfer_id, account_id, total, delta, posted_at, balance_after)
+    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at,
+        CASE WHEN e.total IN ('debits_posted', 'credits_posted') THEN m.balance END
     FROM unnest({ev}) AS e(id, transfer_id, account_id, total, delta)
     JOIN moved m ON m.id = e.account_id
     WHERE (SELECT go FROM verdict)

@@ -89,9 +89,10 @@ class UserRecord(Base):
 
 ACCOUNT_KINDS = ("wallet", "system")
 FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
-TRANSFER_TYPES = ("deposit", "withdrawal", "transfer")
+TRANSFER_TYPES = ("deposit", "withdrawal", "transfer", "reversal")
 TRANSFER_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
 ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+POSTED_TOTALS = ("debits_posted", "credits_posted")
 
 
 class AccountRecord(Base):
@@ -159,6 +160,11 @@ class TransferRecord(Base):
     completed_at: Mapped[datetime | None]
     code_digest: Mapped[str | None] = mapped_column(String(128))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # ``metadata`` is the column's name (and the API's); the declarative base reserves the
+    # attribute name, so the mapped attribute is ``meta``.
+    meta: Mapped[dict[str, str]] = mapped_column("metadata", Payload, default=dict)
+    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transfers.id"), index=True)
+    reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -169,6 +175,11 @@ class TransferRecord(Base):
         CheckConstraint(_in("status", TRANSFER_STATUSES), name="status"),
         CheckConstraint(_in("funding_source", FUNDING_SOURCES), name="funding_source"),
         CheckConstraint("failed_attempts >= 0", name="attempts_non_negative"),
+        # Backs the reversal guard: the reversals of a transaction never exceed it.
+        CheckConstraint(
+            "reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"
+        ),
+        CheckConstraint("(type = 'reversal') = (reverses IS NOT NULL)", name="reversal_reverses"),
         Index("uq_transfers_source_provider_id", "funding_source", "provider_id", unique=True),
         # Keyset pagination and default ordering (newest first), for staff and per party.
         Index("ix_transfers_created_at_id", "created_at", "id"),
@@ -185,6 +196,10 @@ class TransferRecord(Base):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_transfers_code_digest", "code_digest"),
+        # ``metadata[key]=value`` filters: containment on PostgreSQL (SQLite scans).
+        Index("ix_transfers_metadata", "metadata", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
 
@@ -198,11 +213,27 @@ class EntryRecord(Base):
     account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     total: Mapped[str] = mapped_column(String(16))
     delta: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime]
+    #: The account's posted balance right after this line (posted lines only).
+    balance_after: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint(_in("total", ENTRY_COLUMNS), name="total"),
         CheckConstraint("delta <> 0", name="delta_non_zero"),
+        CheckConstraint(
+            f"({_in('total', POSTED_TOTALS)}) = (balance_after IS NOT NULL)",
+            name="balance_after_when_posted",
+        ),
+        # An account's posted lines by time: a statement page, and the balance at an instant
+        # (the last line at or before it) in one index lookup.
+        Index(
+            "ix_entries_account_posted",
+            "account_id",
+            "posted_at",
+            postgresql_include=["balance_after"],
+            postgresql_where=text("balance_after IS NOT NULL"),
+            sqlite_where=text("balance_after IS NOT NULL"),
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     union_all,
     update,
 )
@@ -32,11 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import mappers
+from adapters.sql.entries import SqlEntryRepository
 from adapters.sql.events import SqlEventRepository
 from adapters.sql.ordering import like_pattern, order_by, seek
 from adapters.sql.records import (
     AccountRecord,
-    EntryRecord,
     IdempotencyKeyRecord,
     OutboxRecord,
     RefreshTokenRecord,
@@ -52,8 +53,6 @@ from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import (
     Account,
     AccountKind,
-    Column,
-    Entry,
     FundingSource,
     Transfer,
     TransferStatus,
@@ -73,7 +72,6 @@ from wallet_core.users import User
 users_t = table_of(UserRecord)
 accounts_t = table_of(AccountRecord)
 transfers_t = table_of(TransferRecord)
-entries_t = table_of(EntryRecord)
 tokens_t = table_of(RefreshTokenRecord)
 idem_t = table_of(IdempotencyKeyRecord)
 outbox_t = table_of(OutboxRecord)
@@ -131,12 +129,12 @@ _TRANSFER_UPDATE = (
         updated_at=bindparam("b_updated_at"),
         completed_at=bindparam("b_completed_at"),
         failed_attempts=bindparam("b_failed_attempts"),
+        reversed_amount=bindparam("b_reversed_amount"),
     )
 )
 _VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_count), 0)).where(
     accounts_t.c.owner_id == bindparam("owner")
 )
-_ENTRY_INSERT = entries_t.insert()
 _OUTBOX_INSERT = outbox_t.insert()
 _RECEIPT_BY_KEY = select(idem_t.c.fingerprint, idem_t.c.receipt).where(
     idem_t.c.scope == bindparam("scope"),
@@ -375,10 +373,21 @@ def _transfer_sort(c: Any) -> dict[str, ColumnElement[Any]]:
     }
 
 
-def _transfer_filters(f: TransactionFilter) -> list[ColumnElement[bool]]:
+def _metadata_filter(pairs: Sequence[tuple[str, str]], dialect: str) -> list[ColumnElement[bool]]:
+    """All pairs must match: one JSONB containment on PostgreSQL (the GIN index answers it);
+    a JSON lookup per key on SQLite (a scan; keys are checked to be plain)."""
+    column = transfers_t.c["metadata"]
+    if not pairs:
+        return []
+    if dialect == "postgresql":
+        return [type_coerce(column, postgresql.JSONB()).contains(dict(pairs))]
+    return [func.json_extract(column, f'$."{key}"') == value for key, value in pairs]
+
+
+def _transfer_filters(f: TransactionFilter, dialect: str) -> list[ColumnElement[bool]]:
     """Every filter except "whose transactions" (the viewer), which the caller applies."""
     t = transfers_t.c
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = _metadata_filter(f.metadata, dialect)
     if f.amount_min is not None:
         where.append(t.amount >= f.amount_min)
     if f.amount_max is not None:
@@ -460,6 +469,7 @@ class SqlTransferRepository(_Repository):
                     "b_updated_at": transfer.updated_at,
                     "b_completed_at": transfer.completed_at,
                     "b_failed_attempts": transfer.failed_attempts,
+                    "b_reversed_amount": transfer.reversed_amount,
                 }
             ],
         )
@@ -529,7 +539,7 @@ class SqlTransferRepository(_Repository):
 
     async def search(self, query: TransactionQuery) -> list[Transfer]:
         f, page = query.filter, query.page
-        where = _transfer_filters(f)
+        where = _transfer_filters(f, self._dialect)
         sort = _transfer_sort(transfers_t.c)
         if page.cursor is not None:
             where.append(seek(sort, transfers_t.c.id, query.ordering, page.cursor))
@@ -559,7 +569,7 @@ class SqlTransferRepository(_Repository):
         if f.is_viewer_only:
             params = {"owner": f.viewer_id}
             return int((await self._s.execute(_VIEWER_TRANSFER_COUNT, params)).scalar_one())
-        where = _transfer_filters(f)
+        where = _transfer_filters(f, self._dialect)
         if f.viewer_id is None:
             stmt = select(func.count()).select_from(transfers_t).where(*where)
             return int((await self._s.execute(stmt)).scalar_one())
@@ -570,23 +580,6 @@ class SqlTransferRepository(_Repository):
             for side in _viewer_sides(f.viewer_id)
         ]
         return int((await self._s.execute(select(halves[0] + halves[1]))).scalar_one())
-
-
-# Entries ----------------------------------------------------------------------------------------
-
-
-class SqlEntryRepository(_Repository):
-    async def add_many(self, entries: Sequence[Entry]) -> None:
-        if entries:
-            await self._s.execute(_ENTRY_INSERT, [mappers.entry_to_row(e) for e in entries])
-
-    async def totals(self) -> dict[UUID, dict[Column, int]]:
-        e = entries_t.c
-        stmt = select(e.account_id, e.total, func.sum(e.delta)).group_by(e.account_id, e.total)
-        totals: dict[UUID, dict[Column, int]] = {}
-        for account_id, total, delta in await self._s.execute(stmt):
-            totals.setdefault(account_id, {})[Column(total)] = int(delta)
-        return totals
 
 
 # Refresh tokens ---------------------------------------------------------------------------------

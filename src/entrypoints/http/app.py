@@ -16,6 +16,7 @@ from entrypoints.http.context import provide_actor, provide_container
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController, metrics_endpoint
+from entrypoints.http.controllers.statements import StatementsController
 from entrypoints.http.controllers.transactions import TransactionsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.wallets import WalletsController
@@ -95,6 +96,7 @@ def create_app(
                 route_handlers=[
                     UsersController,
                     WalletsController,
+                    StatementsController,
                     TransactionsController,
                     EventsController,
                     WebhookEndpointsController,

@@ -30,6 +30,7 @@ from litestar.openapi.spec import (
     Components,
     Discriminator,
     Link,
+    OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
     Reference,
@@ -189,6 +190,26 @@ def linked(
                     _discriminate(media.schema, discriminators)
 
     return LinkedOperation
+
+
+def also_as_csv(status: int, description: str) -> type[Operation]:
+    """An ``operation_class`` whose ``status`` response may also be ``text/csv`` (one
+    ``ResponseSpec`` holds one media type)."""
+
+    @dataclass
+    class CsvOperation(Operation):
+        def __post_init__(self) -> None:
+            response = (self.responses or {}).get(str(status))
+            if not isinstance(response, OpenAPIResponse):
+                raise ValueError(f"no {status} response to add CSV to")
+            response.content = {
+                **(response.content or {}),
+                "text/csv": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, description=description)
+                ),
+            }
+
+    return CsvOperation
 
 
 def tagged(union: Any) -> Discriminator:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from entrypoints.http.schemas import (
+    BalanceResponse,
     DepositCreated,
+    EntryResponse,
     Owner,
     PartyResponse,
     StaffUserResponse,
+    StatementResponse,
     TransactionCreated,
     TransactionResponse,
     TransferCreated,
@@ -16,6 +19,7 @@ from entrypoints.http.schemas import (
 )
 from wallet_core.ledger import Account, Party, Transfer, TransferType
 from wallet_core.money import Currencies, format_minor
+from wallet_core.statements import BalanceAt, Line, Statement
 from wallet_core.users import User
 
 
@@ -85,6 +89,9 @@ def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]
         "counterparty_wallet_id": t.counterparty_wallet_id,
         "sender": _party(t.sender),
         "recipient": _party(t.recipient),
+        "metadata": dict(t.metadata),
+        "reverses": t.reverses,
+        "reversed_amount": format_minor(t.reversed_amount, currencies.get(t.currency)),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
         "expires_at": t.expires_at,
@@ -104,3 +111,43 @@ def created_body(t: Transfer, currencies: Currencies) -> TransactionCreated:
 
 def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalCreated:
     return WithdrawalCreated(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]
+
+
+def entry_body(line: Line, currencies: Currencies) -> EntryResponse:
+    unit = currencies.get(line.currency)
+    return EntryResponse(
+        id=line.id,
+        transaction_id=line.transaction_id,
+        type=line.type,
+        reference=line.reference,
+        description=line.description,
+        amount=format_minor(line.amount, unit),
+        balance_after=format_minor(line.balance_after, unit),
+        posted_at=line.posted_at,
+    )
+
+
+def balance_body(found: BalanceAt, currencies: Currencies) -> BalanceResponse:
+    wallet = found.wallet
+    return BalanceResponse(
+        wallet_id=wallet.id,
+        currency=wallet.currency,
+        at=found.at,
+        balance=format_minor(found.balance, currencies.get(wallet.currency)),
+    )
+
+
+def statement_body(statement: Statement, currencies: Currencies) -> StatementResponse:
+    wallet = statement.wallet
+    unit = currencies.get(wallet.currency)
+    return StatementResponse(
+        wallet_id=wallet.id,
+        currency=wallet.currency,
+        start=statement.start,
+        end=statement.end,
+        opening_balance=format_minor(statement.opening_balance, unit),
+        closing_balance=format_minor(statement.closing_balance, unit),
+        total_credits=format_minor(statement.totals.credits, unit),
+        total_debits=format_minor(statement.totals.debits, unit),
+        entry_count=statement.totals.count,
+    )

@@ -77,6 +77,17 @@ CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])
 #: notification moves money (422 ``unsupported_currency``).
 ProviderCurrencyCode = Annotated[str, Meta(min_length=3, max_length=3, examples=["USD"])]
 Description = Annotated[str, Meta(max_length=140, pattern=NO_NUL)]
+MetadataKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")]
+MetadataValue = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Meta(
+        max_length=20,
+        description="Your own key/value strings: at most 20 keys of 1-40 characters "
+        "`[A-Za-z0-9_.-]`, values of at most 500 characters. Set at creation, never changed.",
+        examples=[{"order_id": "A-1042"}],
+    ),
+]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
@@ -211,12 +222,14 @@ class TransferCreate(Strict, tag="transfer", tag_field="type"):
     ]
     wallet_id: UUID | None = None
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class WithdrawalCreate(Strict, tag="withdrawal", tag_field="type"):
     amount: Amount
     wallet_id: UUID | None = None
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 class DepositCreate(Strict, tag="deposit", tag_field="type"):
@@ -224,6 +237,7 @@ class DepositCreate(Strict, tag="deposit", tag_field="type"):
     wallet_id: UUID
     funding_source: Literal["manual"] = "manual"
     description: Description | None = None
+    metadata: Metadata | None = None
 
 
 TransactionCreate = TransferCreate | WithdrawalCreate | DepositCreate
@@ -231,6 +245,13 @@ TransactionCreate = TransferCreate | WithdrawalCreate | DepositCreate
 
 class TransactionAction(Strict):
     action: Literal["accept", "reject", "cancel"]
+
+
+class ReversalRequest(Strict):
+    """Staff only. ``amount`` defaults to what is left to reverse."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=140, pattern=NO_NUL)]
+    amount: Amount | None = None
 
 
 class PartyResponse(msgspec.Struct):
@@ -253,6 +274,11 @@ class _Transaction(msgspec.Struct, kw_only=True):
     counterparty_wallet_id: UUID | None
     sender: PartyResponse | None
     recipient: PartyResponse | None
+    metadata: dict[str, str]
+    #: For a reversal, the transaction it reverses.
+    reverses: UUID | None
+    #: How much of this transaction has been reversed so far.
+    reversed_amount: str
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
@@ -281,6 +307,40 @@ class DepositCreated(_Transaction, tag="deposit", tag_field="type", kw_only=True
 TransactionCreated = TransferCreated | WithdrawalCreated | DepositCreated
 
 
+# Statements -------------------------------------------------------------------------------------
+
+
+class EntryResponse(msgspec.Struct):
+    id: UUID
+    transaction_id: UUID
+    type: TransferType
+    reference: str
+    description: str
+    #: Signed: "-25.50" for a debit, "100.00" for a credit.
+    amount: str
+    balance_after: str
+    posted_at: datetime
+
+
+class BalanceResponse(msgspec.Struct):
+    wallet_id: UUID
+    currency: str
+    at: datetime
+    balance: str
+
+
+class StatementResponse(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    wallet_id: UUID
+    currency: str
+    start: datetime
+    end: datetime
+    opening_balance: str
+    closing_balance: str
+    total_credits: str
+    total_debits: str
+    entry_count: int
+
+
 # Pages ------------------------------------------------------------------------------------------
 
 
@@ -297,6 +357,14 @@ class WalletPage(msgspec.Struct):
     next: str | None
     previous: str | None
     results: list[WalletResponse]
+    next_cursor: str | None = None
+
+
+class EntryPage(msgspec.Struct):
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[EntryResponse]
     next_cursor: str | None = None
 
 

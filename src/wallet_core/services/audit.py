@@ -1,4 +1,5 @@
-"""The audit: recompute every account from its entries and check every ledger invariant."""
+"""The audit: recompute every account from its entries and check every ledger invariant,
+running balances included."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from uuid import UUID
 from wallet_core.ledger import Account, Column
 from wallet_core.ports import UnitOfWork
 from wallet_core.services.context import Context
+from wallet_core.statements import RunningBalance, check_running_balances
 
 #: Told ``(phase, count)`` as an audit advances.
 Progress = Callable[[str, int], None]
@@ -96,6 +98,7 @@ class AuditService:
             dict[UUID, dict[Column, int]],
             dict[UUID, tuple[int, int]],
             dict[UUID, int],
+            dict[UUID, RunningBalance],
         ]:
             accounts = await uow.accounts.all_accounts()
             tell("accounts read", len(accounts))
@@ -105,10 +108,12 @@ class AuditService:
             tell("accounts with pending holds", len(holds))
             counts = await uow.transfers.transfer_counts()
             tell("accounts with transfers counted", len(counts))
-            return accounts, totals, holds, counts
+            running = await uow.entries.running_balances()
+            return accounts, totals, holds, counts, running
 
-        accounts, totals, holds, counts = await self._ctx.storage.run_read(work)
+        accounts, totals, holds, counts, running = await self._ctx.storage.run_read(work)
         problems = check_accounts(accounts, totals, holds, counts)
+        problems += check_running_balances(accounts, running)
         tell("accounts checked", len(accounts))
         wallets_total: dict[str, int] = defaultdict(int)
         for account in accounts:

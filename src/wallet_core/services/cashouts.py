@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from wallet_core.errors import (
 )
 from wallet_core.journal import TransferChange
 from wallet_core.ledger import FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.metadata import check_metadata
 from wallet_core.money import Money
 from wallet_core.notifications import SEALED_CODE, NotificationKind
 from wallet_core.ports import SecretHasher
@@ -66,11 +68,13 @@ class CashOutService:
         amount: str,
         wallet_id: UUID | None = None,
         description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
     ) -> CashOut | Replayed:
         """Hold ``amount`` toward the ATM sink and issue a one-time code for it."""
         ctx = self._ctx
         text = check_description(description)
+        tags = check_metadata(metadata)
         length = ctx.policy.withdrawal_code_length
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
         digest = self._hasher.digest(code)
@@ -105,6 +109,7 @@ class CashOutService:
                 expires_at=now + ctx.policy.cashout_expiry,
                 description=text,
                 code_digest=digest,
+                metadata=tags,
             )
             transfer = booking.transfer
             assert transfer.sender is not None

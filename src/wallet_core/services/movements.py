@@ -47,6 +47,7 @@ _REFERENCE_PREFIX = {
     TransferType.DEPOSIT: "DEP",
     TransferType.TRANSFER: "TRF",
     TransferType.WITHDRAWAL: "WDR",
+    TransferType.REVERSAL: "REV",
 }
 
 

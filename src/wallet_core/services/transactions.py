@@ -11,6 +11,7 @@ from uuid import UUID
 
 from wallet_core.errors import FieldError, InvalidAmount, NotFound, ValidationFailed
 from wallet_core.ledger import FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.metadata import metadata_filter
 from wallet_core.money import Money
 from wallet_core.ports import UnitOfWork
 from wallet_core.queries import (
@@ -50,6 +51,8 @@ class TransactionListParams:
     recipient: str | None = None
     involving_user: str | None = None
     direction: str | None = None
+    #: ``metadata[key]=value`` pairs as received.
+    metadata: Sequence[tuple[str, str]] = ()
     ordering: str | None = None
     page: int | None = None
     page_size: int | None = None
@@ -163,6 +166,7 @@ class TransactionService:
             direction=p.direction,
             caller_id=actor.user_id,
             matches_nothing=nothing,
+            metadata=metadata_filter(list(p.metadata)),
         )
 
     def _amount_bound(self, raw: str | None, currency: str | None, name: str) -> int | None:

@@ -3,6 +3,7 @@ deposits. Each is one read, one decision and one guarded write (see ``movements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID
 
 from wallet_core.bookings import credit_from_source, hold, release, settle
@@ -21,6 +22,7 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
+from wallet_core.metadata import check_metadata
 from wallet_core.money import Money
 from wallet_core.notifications import NotificationKind
 from wallet_core.services.context import Actor, Context
@@ -82,10 +84,12 @@ class TransferService:
         recipient: str,
         wallet_id: UUID | None = None,
         description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
     ) -> Transfer | Replayed:
         """Hold ``amount`` on the sender's wallet toward the recipient's, pending acceptance."""
         text = check_description(description)
+        tags = check_metadata(metadata)
         query = recipient_query(recipient)
         ctx = self._ctx
 
@@ -107,6 +111,7 @@ class TransferService:
                 now=now,
                 expires_at=now + ctx.policy.transfer_expiry,
                 description=text,
+                metadata=tags,
             )
             transfer = booking.transfer
             assert transfer.sender is not None and transfer.recipient is not None
@@ -133,11 +138,13 @@ class TransferService:
         amount: str,
         wallet_id: UUID,
         description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
     ) -> Transfer | Replayed:
         """A staff member's manual credit, born completed."""
         actor.require_staff()
         text = check_description(description)
+        tags = check_metadata(metadata)
         ctx = self._ctx
 
         async def decide() -> Plan[Transfer]:
@@ -147,7 +154,7 @@ class TransferService:
             money = Money.parse(amount, ctx.currencies.get(wallet.currency))
             if source is None:
                 source = await system_account(ctx, FundingSource.MANUAL, wallet.currency)
-            return credit(ctx, source, wallet, money, text, None)
+            return credit(ctx, source, wallet, money, text, None, tags)
 
         return await execute(ctx, idempotency, decide)
 
@@ -214,6 +221,7 @@ def credit(
     money: Money,
     description: str,
     provider_id: str | None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Plan[Transfer]:
     """A completed deposit from a funding source's system account into an active wallet."""
     require_active(wallet)
@@ -227,6 +235,7 @@ def credit(
         now=now,
         description=description,
         provider_id=provider_id,
+        metadata=metadata,
     )
     transfer = booking.transfer
     assert transfer.recipient is not None

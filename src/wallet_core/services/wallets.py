@@ -8,7 +8,7 @@ from uuid import UUID
 
 from wallet_core.errors import FieldError, InvalidAmount, NotFound, ValidationFailed
 from wallet_core.events import wallet_event
-from wallet_core.ledger import Account, AccountKind
+from wallet_core.ledger import Account, AccountKind, next_change_at
 from wallet_core.money import Money
 from wallet_core.ports import UnitOfWork
 from wallet_core.queries import (
@@ -92,7 +92,9 @@ class WalletService:
                 raise NotFound("Wallet not found.")
             if wallet.is_active == is_active:
                 return wallet
-            updated = replace(wallet, is_active=is_active, updated_at=self._ctx.clock.now())
+            # Never backwards: posted lines take their account's next ``updated_at`` as their time.
+            now = next_change_at(wallet, self._ctx.clock.now())
+            updated = replace(wallet, is_active=is_active, updated_at=now)
             await uow.accounts.save([updated])
             event = wallet_event(self._ctx.ids.new_id(), updated, self._ctx.currencies)
             await uow.events.add_many([event])

@@ -15,7 +15,23 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _sqlite_pragma(connection: Connection, pragma: str) -> list[Any]:
+    """A pragma on the raw connection (which runs in autocommit mode: SQLite ignores
+    ``foreign_keys`` inside a transaction)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations rebuild a table (copy, drop, rename); with foreign keys enforced the
+        # drop fails as soon as another table's rows point at it. Checked once at the end.
+        _sqlite_pragma(connection, "foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -24,6 +40,10 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = _sqlite_pragma(connection, "foreign_key_check")
+        if broken:
+            raise RuntimeError(f"migrations left rows with dangling foreign keys: {broken[:5]}")
 
 
 async def _run_async(url: str) -> None:

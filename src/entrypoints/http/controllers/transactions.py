@@ -34,6 +34,7 @@ from entrypoints.http.query_params import (
 )
 from entrypoints.http.schemas import (
     DepositCreate,
+    ReversalRequest,
     TransactionAction,
     TransactionCreate,
     TransactionCreated,
@@ -75,6 +76,15 @@ _TO_CASHOUT = Link(
 
 def _many(*values: list[str] | None) -> list[str]:
     return [v for group in values if group for v in group]
+
+
+def _metadata_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
+    """``metadata[key]=value`` query parameters (the core checks the keys)."""
+    return [
+        (name[len("metadata[") : -1], value)
+        for name, value in request.query_params.multi_items()
+        if name.startswith("metadata[") and name.endswith("]")
+    ]
 
 
 class TransactionsController(Controller):
@@ -148,6 +158,7 @@ class TransactionsController(Controller):
             recipient=recipient,
             involving_user=involving_user,
             direction=direction,
+            metadata=_metadata_pairs(request),
             ordering=ordering,
             page=page,
             page_size=page_size,
@@ -207,6 +218,7 @@ class TransactionsController(Controller):
                     recipient=data.recipient,
                     wallet_id=data.wallet_id,
                     description=data.description,
+                    metadata=data.metadata,
                     idempotency=idempotency,
                 )
             if isinstance(data, WithdrawalCreate):
@@ -215,6 +227,7 @@ class TransactionsController(Controller):
                     amount=data.amount,
                     wallet_id=data.wallet_id,
                     description=data.description,
+                    metadata=data.metadata,
                     idempotency=idempotency,
                 )
             assert isinstance(data, DepositCreate)
@@ -223,6 +236,7 @@ class TransactionsController(Controller):
                 amount=data.amount,
                 wallet_id=data.wallet_id,
                 description=data.description,
+                metadata=data.metadata,
                 idempotency=idempotency,
             )
 
@@ -291,6 +305,58 @@ class TransactionsController(Controller):
             request,
             container.secret_box,
             scope=f"user:{actor.user_id}:transaction-action",
+            required=True,
+            run=run,
+            render=render,
+        )
+
+    @post(
+        "/{transaction_id:uuid}/reverse",
+        summary="Reverse (part of) a completed transaction (staff only)",
+        description="A new `reversal` transaction, completed, moves the money back the way it "
+        "came (`amount` defaults to what is left). Not a completed deposit, withdrawal or "
+        "transfer: 409 `not_reversible`; more than is left to reverse: 422 `invalid_amount`; the "
+        "debited wallet short of funds: 422 `insufficient_funds`, frozen: 403 `wallet_frozen`.",
+        operation_id="reverseTransaction",
+        opt={"rate_scope": "wallet"},
+        status_code=201,
+        responses={
+            201: ResponseSpec(
+                data_container=TransactionResponse,
+                description="The reversal",
+                generate_examples=False,
+            ),
+            **MONEY_ERRORS,
+        },
+        operation_class=linked(201, {"GetTransaction": _TO_TRANSACTION["GetTransaction"]}),
+    )
+    async def reverse(
+        self,
+        request: Request[Any, Any, Any],
+        transaction_id: FromPath[UUID],
+        data: JSONBody[ReversalRequest],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str, IDEMPOTENCY_KEY],
+    ) -> Response[bytes]:
+        core = container.core
+
+        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+            return await core.reversals.reverse(
+                actor,
+                transaction_id,
+                reason=data.reason,
+                amount=data.amount,
+                idempotency=idempotency,
+            )
+
+        def render(result: Transfer) -> tuple[int, msgspec.Struct]:
+            return 201, transaction_body(result, core.ctx.currencies)
+
+        return await run_idempotent(
+            request,
+            container.secret_box,
+            scope=f"user:{actor.user_id}:reverse-transaction",
             required=True,
             run=run,
             render=render,
