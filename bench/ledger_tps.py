@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from adapters.sql.migrate import upgrade
 from entrypoints.bootstrap import build
 from entrypoints.settings import load_settings
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 

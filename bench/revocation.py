@@ -50,10 +50,10 @@ from entrypoints.bootstrap import build  # noqa: E402
 from entrypoints.settings import load_settings  # noqa: E402
 from loadgen import run_in_process  # noqa: E402
 from run import SECRET_KEY, admin, database, server_env  # noqa: E402
-from wallet_core.memory import ManualClock  # noqa: E402
 from wallet_core.ports import UnitOfWork  # noqa: E402
 from wallet_core.services.auth import Registration  # noqa: E402
 from wallet_core.sessions import SessionMark  # noqa: E402
+from wallet_core.testing.fakes import ManualClock  # noqa: E402
 
 VARIANTS = {
     "without check": "revocation_app:without_check",

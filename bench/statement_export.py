@@ -31,19 +31,21 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.storage import SqlStorage
 from entrypoints.http.controllers.statements import csv_chunks
 from wallet_core.core import build_core
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
+from wallet_core.local import (
     LocalSessionFeed,
     MemoryCache,
     MemoryNotifier,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
     SystemClock,
     Uuid7Generator,
 )
 from wallet_core.services.context import Actor
+from wallet_core.testing.fakes import (
+    HmacTokenIssuer,
+    KeyedSecretHasher,
+    MemorySecretBox,
+    Pbkdf2PasswordHasher,
+    PlainRenderer,
+)
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 

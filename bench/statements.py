@@ -188,7 +188,7 @@ async def capture(url: str, redis_url: str, secret_key: str, data: dict[str, Any
     from entrypoints.bootstrap import build
     from entrypoints.http.app import create_app
     from entrypoints.settings import load_settings
-    from wallet_core.memory import MemoryNotifier
+    from wallet_core.local import MemoryNotifier
 
     settings = load_settings(
         {

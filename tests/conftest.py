@@ -21,7 +21,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings, load_settings
 from environment import app_environment
 from support import Api
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

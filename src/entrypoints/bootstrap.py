@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from adapters.clock import SystemClock
 from adapters.email.console import ConsoleNotifier
 from adapters.email.templates import TemplateRenderer
 from adapters.ids import Uuid7IdGenerator
@@ -32,7 +31,7 @@ from adapters.webhooks.targets import TargetPolicy
 from entrypoints.session_sync import SessionSync
 from entrypoints.settings import Settings
 from wallet_core.core import WalletCore, build_core
-from wallet_core.memory import LocalSessionFeed, MemoryCache, MemoryNotifier
+from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, SystemClock
 from wallet_core.ports import (
     Cache,
     Clock,

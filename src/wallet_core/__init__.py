@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from wallet_core.core import WalletCore
     from wallet_core.errors import DomainError
-    from wallet_core.memory import build_in_memory
     from wallet_core.services.auth import Registration
     from wallet_core.services.context import Actor
+    from wallet_core.testing import build_in_memory
 
 __all__ = ["Actor", "DomainError", "Registration", "WalletCore", "build_in_memory"]
 
@@ -30,7 +30,7 @@ __all__ = ["Actor", "DomainError", "Registration", "WalletCore", "build_in_memor
 def __getattr__(name: str) -> Any:
     """Imported on first use, so ``import wallet_core.ledger`` stays as cheap as it was."""
     if name == "build_in_memory":
-        from wallet_core.memory import build_in_memory
+        from wallet_core.testing import build_in_memory
 
         return build_in_memory
     if name == "WalletCore":

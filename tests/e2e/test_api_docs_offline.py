@@ -17,7 +17,7 @@ import pytest
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 PAGES = ("/api/schema/swagger", "/api/schema/redoc")
 #: Any absolute or protocol-relative URL outside attributes, e.g. in inline CSS or JS.

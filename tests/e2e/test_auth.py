@@ -22,8 +22,8 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from support import PASSWORD, Api, Person, assert_problem, new_name, new_phone
-from wallet_core.memory import ManualClock
 from wallet_core.ports import UnitOfWork
+from wallet_core.testing.fakes import ManualClock
 from wallet_core.users import User
 
 REGISTER = "/api/v1/auth/register"

@@ -10,7 +10,7 @@ import httpx
 from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 DOCS = ("/api/schema/openapi.json", "/api/schema/swagger", "/api/schema/redoc", "/api/schema")
 

@@ -20,7 +20,8 @@ from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, idem
-from wallet_core.memory import ManualClock, MemoryNotifier
+from wallet_core.local import MemoryNotifier
+from wallet_core.testing.fakes import ManualClock
 
 TX = "/api/v1/wallet/transactions"
 WALLET = "/api/v1/wallet"

@@ -21,8 +21,9 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from support import Api, Person
 from wallet_core.ledger import Transfer
-from wallet_core.memory import ManualClock, MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wallet_core.services.deposits import ProviderDeposit
+from wallet_core.testing.fakes import ManualClock
 
 TX = "/api/v1/wallet/transactions"
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)

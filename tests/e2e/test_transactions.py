@@ -16,7 +16,8 @@ import pytest
 from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from support import Api, Person, assert_problem, idem
-from wallet_core.memory import ManualClock, MemoryNotifier
+from wallet_core.local import MemoryNotifier
+from wallet_core.testing.fakes import ManualClock
 
 TX = "/api/v1/wallet/transactions"
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")

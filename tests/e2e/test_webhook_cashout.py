@@ -25,7 +25,7 @@ from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, assert_problem, idem, new_phone
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 PATH = "/api/v1/wallet/webhook/cashout"
 

@@ -27,7 +27,7 @@ from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
 from servers import free_port, wait_live
 from support import Api, Person, assert_problem, idem
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 PAYSEND = "/api/v1/wallet/webhook/paysend"
 CASHOUT = "/api/v1/wallet/webhook/cashout"

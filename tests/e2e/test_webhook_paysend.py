@@ -26,7 +26,7 @@ from entrypoints.settings import Settings
 from environment import ATM_SECRET, WEBHOOK_SECRET
 from support import Api, Person, assert_problem, new_phone
 from wallet_core.errors import InvalidSignature
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 PATH = "/api/v1/wallet/webhook/paysend"
 OLD_SECRET = "old-secret-paysend-rotation-0123456789abcdef"

@@ -17,10 +17,11 @@ from entrypoints.settings import Settings
 from support import PASSWORD, new_name, new_phone
 from wallet_core.errors import DomainError, Expired, InsufficientFunds, NotPending
 from wallet_core.ledger import Account, FundingSource, TransferStatus
-from wallet_core.memory import ManualClock, MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.deposits import ProviderDeposit
+from wallet_core.testing.fakes import ManualClock
 
 
 @pytest.fixture

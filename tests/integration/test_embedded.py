@@ -12,7 +12,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
 from environment import app_environment
 from support import PASSWORD, new_name, new_phone
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 
 async def test_the_embedded_app_serves_and_runs_its_jobs_in_process(tmp_path: Path) -> None:

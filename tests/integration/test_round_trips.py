@@ -20,7 +20,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from environment import WEBHOOK_SECRET
 from support import Api, assert_problem, idem
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wire import Counts, PostgresProxy, RedisProxy
 
 DB_ROUND_TRIPS, DB_COMMITS, REDIS_ROUND_TRIPS = 2, 1, 2

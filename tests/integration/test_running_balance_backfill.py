@@ -20,21 +20,18 @@ from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
 from wallet_core.core import build_core
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
-    LocalSessionFeed,
-    ManualClock,
-    MemoryCache,
-    MemoryNotifier,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
-    Uuid7Generator,
-)
+from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, Uuid7Generator
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.wallets import WalletListParams
+from wallet_core.testing.fakes import (
+    HmacTokenIssuer,
+    KeyedSecretHasher,
+    ManualClock,
+    MemorySecretBox,
+    Pbkdf2PasswordHasher,
+    PlainRenderer,
+)
 
 PASSWORD = "correct horse battery staple"
 

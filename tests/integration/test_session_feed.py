@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
-from adapters.clock import SystemClock
 from adapters.redis.client import connect
 from adapters.redis.session_feed import RedisSessionFeed, decode, encode
+from wallet_core.local import SystemClock
 from wallet_core.sessions import SessionMark, SessionMarks
 
 RETENTION = timedelta(minutes=32)

@@ -16,9 +16,10 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
 from support import new_name, new_phone
-from wallet_core.memory import MemoryStorage, Uuid7Generator
+from wallet_core.local import Uuid7Generator
 from wallet_core.ports import Storage, UnitOfWork
 from wallet_core.sessions import SessionMark
+from wallet_core.testing.storage import MemoryStorage
 from wallet_core.users import User
 
 IDS = Uuid7Generator()

@@ -31,23 +31,20 @@ from databases import create_database, drop_database
 from wallet_core.core import WalletCore, build_core
 from wallet_core.errors import DomainError
 from wallet_core.ledger import Transfer, TransferStatus
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
-    LocalSessionFeed,
-    ManualClock,
-    MemoryCache,
-    MemoryNotifier,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
-    Uuid7Generator,
-    build_in_memory,
-)
+from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, Uuid7Generator
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.statements import EntryListParams
 from wallet_core.statements import Line
+from wallet_core.testing import build_in_memory
+from wallet_core.testing.fakes import (
+    HmacTokenIssuer,
+    KeyedSecretHasher,
+    ManualClock,
+    MemorySecretBox,
+    Pbkdf2PasswordHasher,
+    PlainRenderer,
+)
 
 PASSWORD = "correct horse battery staple"
 

@@ -30,7 +30,7 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
-from wallet_core.memory import MemoryStorage, Uuid7Generator
+from wallet_core.local import Uuid7Generator
 from wallet_core.ports import Storage, UnitOfWork
 from wallet_core.queries import (
     Cursor,
@@ -44,6 +44,7 @@ from wallet_core.queries import (
     WalletQuery,
 )
 from wallet_core.records import Notification, RefreshToken
+from wallet_core.testing.storage import MemoryStorage
 from wallet_core.users import User
 
 T = TypeVar("T")

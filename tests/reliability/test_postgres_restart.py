@@ -38,7 +38,7 @@ from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import load_settings
 from environment import WEBHOOK_SECRET, app_environment
 from support import Api, Person, idem
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 OUTAGE_SECONDS = 2.0
 BACKOFF_SECONDS = 0.2

@@ -37,7 +37,7 @@ from entrypoints.http.webhooks.signatures import sign
 from entrypoints.settings import load_settings
 from environment import ATM_SECRET, WEBHOOK_SECRET, app_environment
 from support import PASSWORD, new_name, new_phone
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 SOAK_CLIENTS = int(os.environ.get("SOAK_CLIENTS", "12"))

@@ -23,7 +23,7 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from support import Person, assert_problem
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 
 #: What a database or framework failure would leak; no response may contain any of these.
 

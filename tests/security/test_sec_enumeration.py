@@ -19,7 +19,7 @@ from sec_support import app_client
 from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from support import PASSWORD, Api, Person, assert_problem, new_name, new_phone
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wallet_core.ports import UnitOfWork
 from wallet_core.users import User
 

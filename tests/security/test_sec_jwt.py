@@ -37,7 +37,8 @@ from entrypoints.bootstrap import build
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from support import PASSWORD, Api, Person, assert_problem, idem
-from wallet_core.memory import ManualClock, MemoryNotifier
+from wallet_core.local import MemoryNotifier
+from wallet_core.testing.fakes import ManualClock
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"

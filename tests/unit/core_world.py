@@ -10,9 +10,12 @@ from uuid import UUID
 
 from wallet_core.core import WalletCore
 from wallet_core.ledger import Account, Transfer
-from wallet_core.memory import ManualClock, MemoryNotifier, MemoryStorage, build_in_memory
+from wallet_core.local import MemoryNotifier
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor, Policy
+from wallet_core.testing import build_in_memory
+from wallet_core.testing.fakes import ManualClock
+from wallet_core.testing.storage import MemoryStorage
 from wallet_core.users import User
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -35,11 +35,13 @@ from wallet_core.errors import (
 )
 from wallet_core.events import STATUS_EVENTS, Event, EventType
 from wallet_core.ledger import FundingSource, TransferStatus, TransferType
-from wallet_core.memory import ManualClock, MemoryStorage, build_in_memory
 from wallet_core.money import Currency, format_minor
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor, Policy
 from wallet_core.services.deposits import ProviderDeposit
+from wallet_core.testing import build_in_memory
+from wallet_core.testing.fakes import ManualClock
+from wallet_core.testing.storage import MemoryStorage
 
 T = TypeVar("T")
 

@@ -14,16 +14,11 @@ from core_world import PASSWORD, World
 
 from wallet_core.errors import AlreadyExists, NotAuthenticated
 from wallet_core.list_cache import TransactionListCache
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    ManualClock,
-    MemoryCache,
-    MemoryStorage,
-    Pbkdf2PasswordHasher,
-    Uuid7Generator,
-)
+from wallet_core.local import MemoryCache, Uuid7Generator
 from wallet_core.ports import UnitOfWork
 from wallet_core.services.auth import Registration
+from wallet_core.testing.fakes import HmacTokenIssuer, ManualClock, Pbkdf2PasswordHasher
+from wallet_core.testing.storage import MemoryStorage
 
 # Ids ------------------------------------------------------------------------------------------
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.clock import SystemClock
 from adapters.ids import Uuid7IdGenerator
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtTokenIssuer, key_id
 from adapters.security.secret_hasher import HmacSecretHasher
 from wallet_core.errors import NotAuthenticated
+from wallet_core.local import SystemClock
 from wallet_core.users import User
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

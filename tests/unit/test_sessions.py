@@ -18,23 +18,20 @@ from wallet_core.errors import (
     PermissionDenied,
     TokenRevoked,
 )
-from wallet_core.memory import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
-    LocalSessionFeed,
-    MemoryCache,
-    MemoryNotifier,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
-    Uuid7Generator,
-)
+from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, Uuid7Generator
 from wallet_core.ports import UnitOfWork
 from wallet_core.queries import UserFilter, UserQuery
 from wallet_core.services.auth import ProfileChanges
 from wallet_core.services.context import Actor
 from wallet_core.services.users import AccessChanges
 from wallet_core.sessions import SessionMark, SessionMarks
+from wallet_core.testing.fakes import (
+    HmacTokenIssuer,
+    KeyedSecretHasher,
+    MemorySecretBox,
+    Pbkdf2PasswordHasher,
+    PlainRenderer,
+)
 
 NEW_PASSWORD = "a brand new passphrase 42"
 

@@ -51,7 +51,7 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
-from wallet_core.memory import MemoryNotifier
+from wallet_core.local import MemoryNotifier
 from wallet_core.notifications import NotificationKind
 from wallet_core.ports import EmailMessage, UnitOfWork
 from wallet_core.queries import UserFilter, UserQuery

@@ -22,7 +22,7 @@ from wallet_core.statements import (
 )
 
 if TYPE_CHECKING:
-    from wallet_core.memory import Overlay
+    from wallet_core.testing.overlay import Overlay
 
 
 class MemoryEntryRepository:

@@ -13,7 +13,7 @@ from uuid import UUID
 from wallet_core.events import Event, EventQuery, Position
 
 if TYPE_CHECKING:
-    from wallet_core.memory import Overlay
+    from wallet_core.testing.overlay import Overlay
 
 
 class MemoryEventRepository:

@@ -14,7 +14,7 @@ from wallet_core.queries import PageRequest
 from wallet_core.webhooks import Delivery, DeliveryStatus, WebhookEndpoint
 
 if TYPE_CHECKING:
-    from wallet_core.memory import Overlay
+    from wallet_core.testing.overlay import Overlay
 
 CURSOR = "fan-out"
 
