@@ -1,105 +1,21 @@
-"""The ports the core owns. Adapters implement them; use cases depend only on these."""
+"""The repositories a unit of work holds, one per aggregate, and what sends webhooks."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 from uuid import UUID
 
 from wallet_core.events import Event, EventQuery, Position
-from wallet_core.journal import LedgerWrite, Receipt, StoredReceipt, Written
+from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
 from wallet_core.queries import PageRequest, TransactionQuery, UserQuery, WalletQuery
 from wallet_core.records import Notification, RefreshToken
 from wallet_core.sessions import SessionMark
-from wallet_core.snapshots import (
-    CashOutAttempt,
-    ProviderDeposit,
-    RecipientQuery,
-    TransactionState,
-    TransferParties,
-    WalletsAndSinks,
-)
 from wallet_core.statements import IntervalTotals, Line, LineQuery, RunningBalance
 from wallet_core.users import User
 from wallet_core.webhooks import Delivery, DeliveryStatus, SendOutcome, WebhookEndpoint
-
-T = TypeVar("T")
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class IdGenerator(Protocol):
-    def new_id(self) -> UUID:
-        """A UUIDv7: unique, and sorting by creation time."""
-        ...
-
-
-class PasswordHasher(Protocol):
-    async def hash(self, password: str) -> str: ...
-
-    async def verify(self, password_hash: str, password: str) -> bool: ...
-
-    async def burn(self, password: str) -> None:
-        """Spend the time of one verification, so unknown users answer as slowly as known ones."""
-        ...
-
-
-class SecretHasher(Protocol):
-    """Keyed, deterministic digest for one-time secrets (withdrawal codes), so they can be looked
-    up without being stored."""
-
-    def digest(self, secret: str) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: UUID
-    email: str
-    is_staff: bool
-    token_id: str
-    expires_at: datetime
-    #: The user's session generation when the token was issued (see ``wallet_core.sessions``).
-    session_generation: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedAccessToken:
-    token: str
-    expires_in: int
-
-
-class TokenIssuer(Protocol):
-    def issue_access(
-        self, user: User, now: datetime, session_generation: int = 0
-    ) -> IssuedAccessToken: ...
-
-    def verify_access(self, token: str, now: datetime) -> AccessClaims:
-        """Raise ``NotAuthenticated`` on anything but a valid, unexpired access token."""
-        ...
-
-
-class Cache(Protocol):
-    """A best-effort byte cache. Adapters swallow outages: a miss is always a safe answer."""
-
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None] | None:
-        """The values (None where missing), or None when the cache could not be reached."""
-        ...
-
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
-        """False when the cache could not be reached."""
-        ...
-
-    async def incr(self, keys: Sequence[str]) -> bool:
-        """Increment counters; False when the cache could not be reached."""
-        ...
-
-
-# Storage ----------------------------------------------------------------------------------------
 
 
 class UserRepository(Protocol):
@@ -384,133 +300,3 @@ class WebhookSender(Protocol):
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], seconds: float
     ) -> SendOutcome: ...
-
-
-class UnitOfWork(Protocol):
-    """One database transaction and the repositories that work inside it."""
-
-    @property
-    def users(self) -> UserRepository: ...
-
-    @property
-    def accounts(self) -> AccountRepository: ...
-
-    @property
-    def transfers(self) -> TransferRepository: ...
-
-    @property
-    def entries(self) -> EntryRepository: ...
-
-    @property
-    def refresh_tokens(self) -> RefreshTokenRepository: ...
-
-    @property
-    def session_marks(self) -> SessionMarkRepository: ...
-
-    @property
-    def receipts(self) -> ReceiptRepository: ...
-
-    @property
-    def outbox(self) -> OutboxRepository: ...
-
-    @property
-    def events(self) -> EventRepository: ...
-
-    @property
-    def webhooks(self) -> WebhookRepository: ...
-
-
-class Ledger(Protocol):
-    """The money path's storage: one read for a decision, one write to apply it.
-
-    Each read returns everything one use case needs (:mod:`wallet_core.snapshots`); ``apply``
-    applies a :class:`~wallet_core.journal.LedgerWrite` atomically under its guards (see
-    :func:`wallet_core.journal.refusal`), with its idempotency receipt, or writes nothing.
-    """
-
-    async def transfer_parties(
-        self, sender_id: UUID, recipient: RecipientQuery
-    ) -> TransferParties: ...
-
-    async def wallets_and_sinks(self, user_id: UUID, source: FundingSource) -> WalletsAndSinks:
-        """The user's wallets and ``source``'s system accounts."""
-        ...
-
-    async def wallet_and_source(
-        self, wallet_id: UUID, source: FundingSource
-    ) -> tuple[Account | None, Account | None]:
-        """A wallet and ``source``'s system account in its currency."""
-        ...
-
-    async def provider_deposit(
-        self, source: FundingSource, provider_id: str, phone_number: str
-    ) -> ProviderDeposit: ...
-
-    async def transaction(self, transfer_id: UUID) -> TransactionState | None: ...
-
-    async def cashout_attempt(self, phone_number: str, code_digest: str) -> CashOutAttempt: ...
-
-    async def due(self, now: datetime, limit: int) -> list[TransactionState]:
-        """Pending transactions past their expiry, oldest expiry first."""
-        ...
-
-    async def add_system_account(self, account: Account) -> Account:
-        """Create a funding source's system account unless it exists; the stored one."""
-        ...
-
-    async def apply(self, write: LedgerWrite) -> Written: ...
-
-    async def receipt(self, scope: str, key: str, now: datetime) -> StoredReceipt | None: ...
-
-
-class MovementCounter(Protocol):
-    """Told of every transaction a committed write created or moved to a new status, whichever
-    entrypoint made it (metrics)."""
-
-    def count(self, transfer: Transfer) -> None: ...
-
-
-class SecretBox(Protocol):
-    """Authenticated encryption for secrets that must rest somewhere (a cash-out code inside an
-    idempotency receipt or an unsent email): the plaintext never reaches a table."""
-
-    def seal(self, plaintext: bytes) -> bytes: ...
-
-    def open(self, sealed: bytes) -> bytes:
-        """Raise ``ValueError`` unless ``sealed`` came from this box (or a key it still knows)."""
-        ...
-
-
-class Storage(Protocol):
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction and commit; roll back if it raises.
-
-        Adapters may run ``work`` again (a bounded number of times) on a serialization failure or
-        deadlock, so ``work`` must have no side effects outside the unit of work.
-        """
-        ...
-
-    async def run_read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run read-only ``work`` (no locks, nothing to commit)."""
-        ...
-
-
-class Notifier(Protocol):
-    """Delivers one rendered message to one address (SMTP, console, memory)."""
-
-    async def send(self, message: EmailMessage) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EmailMessage:
-    to: str
-    subject: str
-    text: str
-    html: str
-    message_id: str
-
-
-class MessageRenderer(Protocol):
-    """Turns an outbox event and its addressee into an email (templates live in adapters)."""
-
-    def render(self, event: Notification, user: User) -> EmailMessage: ...
