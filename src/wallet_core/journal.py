@@ -22,7 +22,7 @@ from uuid import UUID
 from wallet_core.errors import LedgerInvariantViolated
 from wallet_core.ledger import POSTED_COLUMNS, Account, Column, Entry, Transfer, next_change_at
 from wallet_core.money import MAX_MINOR_TOTAL
-from wallet_core.records import Notification
+from wallet_core.notifications import Notification
 
 if TYPE_CHECKING:
     from wallet_core.events import Event

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
 
 class NotificationKind(StrEnum):
@@ -54,3 +58,19 @@ def subject_for(kind: str, payload: dict[str, str]) -> str:
 class _Missing(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification to send after commit, written in the same unit of work as the change."""
+
+    id: UUID
+    kind: str
+    user_id: UUID
+    created_at: datetime
+    payload: Mapping[str, str] = field(default_factory=dict)
+    dispatched_at: datetime | None = None
+    sent_at: datetime | None = None
+    attempts: int = 0
+    #: After a failed delivery: not to be dispatched again before this time (backoff).
+    next_attempt_at: datetime | None = None

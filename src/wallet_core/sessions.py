@@ -88,3 +88,21 @@ class SessionMarks:
         stale = [user for user, mark in self._marks.items() if mark.changed_at < cutoff]
         for user in stale:
             del self._marks[user]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a family; only its digest is stored, never the token itself."""
+
+    id: UUID
+    family_id: UUID
+    user_id: UUID
+    token_digest: str
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.rotated_at is None and self.revoked_at is None

@@ -28,9 +28,8 @@ from entrypoints.settings import load_settings
 from environment import app_environment
 from servers import free_port
 from support import PASSWORD, new_name, new_phone
-from wallet_core.notifications import NotificationKind
+from wallet_core.notifications import Notification, NotificationKind
 from wallet_core.ports import EmailMessage
-from wallet_core.records import Notification
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.users import User

@@ -31,6 +31,7 @@ from wallet_core.ledger import (
     TransferType,
 )
 from wallet_core.local import Uuid7Generator
+from wallet_core.notifications import Notification
 from wallet_core.ports import Storage, UnitOfWork
 from wallet_core.queries import (
     Cursor,
@@ -43,7 +44,7 @@ from wallet_core.queries import (
     WalletFilter,
     WalletQuery,
 )
-from wallet_core.records import Notification, RefreshToken
+from wallet_core.sessions import RefreshToken
 from wallet_core.testing.storage import MemoryStorage
 from wallet_core.users import User
 

@@ -46,7 +46,13 @@ def _is_dynamic_import(node: ast.Call) -> bool:
 
 def test_the_core_has_sources() -> None:
     relative = {p.relative_to(CORE).as_posix() for p in SOURCES}
-    assert {"__init__.py", "ledger.py", "money.py", "ports/__init__.py", "services/transfers.py"} <= relative
+    assert {
+        "__init__.py",
+        "ledger.py",
+        "money.py",
+        "ports/__init__.py",
+        "services/transfers.py",
+    } <= relative
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.relative_to(CORE).as_posix())

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from string import Template
 
-from wallet_core.notifications import NotificationKind, subject_for
+from wallet_core.notifications import Notification, NotificationKind, subject_for
 from wallet_core.ports import EmailMessage
-from wallet_core.records import Notification
 from wallet_core.users import User
 
 #: The only payload keys an email may show. Anything else in a payload (whatever a future use

@@ -18,7 +18,8 @@ from wallet_core.ledger import (
     TransferStatus,
     TransferType,
 )
-from wallet_core.records import Notification, RefreshToken
+from wallet_core.notifications import Notification
+from wallet_core.sessions import RefreshToken
 from wallet_core.users import User
 
 

@@ -10,9 +10,9 @@ from uuid import UUID
 from wallet_core.events import Event, EventQuery, Position
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
+from wallet_core.notifications import Notification
 from wallet_core.queries import PageRequest, TransactionQuery, UserQuery, WalletQuery
-from wallet_core.records import Notification, RefreshToken
-from wallet_core.sessions import SessionMark
+from wallet_core.sessions import RefreshToken, SessionMark
 from wallet_core.statements import IntervalTotals, Line, LineQuery, RunningBalance
 from wallet_core.users import User
 from wallet_core.webhooks import Delivery, DeliveryStatus, SendOutcome, WebhookEndpoint

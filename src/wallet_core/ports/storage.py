@@ -10,6 +10,7 @@ from uuid import UUID
 
 from wallet_core.journal import LedgerWrite, StoredReceipt, Written
 from wallet_core.ledger import Account, FundingSource, Transfer
+from wallet_core.notifications import Notification
 from wallet_core.ports.repositories import (
     AccountRepository,
     EntryRepository,
@@ -23,7 +24,6 @@ from wallet_core.ports.repositories import (
     WebhookRepository,
 )
 from wallet_core.ports.services import T
-from wallet_core.records import Notification
 from wallet_core.snapshots import (
     CashOutAttempt,
     ProviderDeposit,

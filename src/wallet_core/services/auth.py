@@ -18,10 +18,9 @@ from wallet_core.errors import (
 from wallet_core.ledger import Account, AccountKind
 from wallet_core.ports import PasswordHasher, TokenIssuer, UnitOfWork
 from wallet_core.queries import Page, UserQuery, paginate, sort_key_for, user_sort_value
-from wallet_core.records import RefreshToken
 from wallet_core.services.context import Actor, Context
 from wallet_core.services.sessions import SessionService, end_sessions, generation_of
-from wallet_core.sessions import SessionMark
+from wallet_core.sessions import RefreshToken, SessionMark
 from wallet_core.users import (
     User,
     check_password,

@@ -7,8 +7,7 @@ from datetime import datetime
 from wallet_core.bookings import release
 from wallet_core.journal import Written
 from wallet_core.ledger import TransferStatus, TransferType
-from wallet_core.notifications import NotificationKind
-from wallet_core.records import Notification
+from wallet_core.notifications import Notification, NotificationKind
 from wallet_core.services.context import Context
 from wallet_core.services.movements import Step, notification, plan
 from wallet_core.snapshots import TransactionState

@@ -31,7 +31,7 @@ from wallet_core.events import write_events
 from wallet_core.journal import LedgerWrite, TransferChange, Written, touched_users
 from wallet_core.ledger import Account, Transfer, TransferType
 from wallet_core.money import Money, format_minor
-from wallet_core.records import Notification
+from wallet_core.notifications import Notification
 from wallet_core.services.context import Context
 from wallet_core.services.idempotency import Idempotency, Replayed, is_stored
 

@@ -7,9 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
-from wallet_core.notifications import OPENED_CODE, SEALED_CODE, SECRET_PAYLOAD_KEYS
+from wallet_core.notifications import OPENED_CODE, SEALED_CODE, SECRET_PAYLOAD_KEYS, Notification
 from wallet_core.ports import MessageRenderer, Notifier, UnitOfWork
-from wallet_core.records import Notification
 from wallet_core.services.context import Context
 
 Enqueue = Callable[[UUID], Awaitable[None]]

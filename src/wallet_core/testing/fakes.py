@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from wallet_core.errors import NotAuthenticated
-from wallet_core.notifications import subject_for
+from wallet_core.notifications import Notification, subject_for
 from wallet_core.ports import (
     AccessClaims,
     EmailMessage,
     IssuedAccessToken,
 )
-from wallet_core.records import Notification
 from wallet_core.users import User
 
 

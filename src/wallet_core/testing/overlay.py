@@ -15,8 +15,8 @@ from wallet_core.ledger import (
     Entry,
     Transfer,
 )
-from wallet_core.records import Notification, RefreshToken
-from wallet_core.sessions import SessionMark
+from wallet_core.notifications import Notification
+from wallet_core.sessions import RefreshToken, SessionMark
 from wallet_core.users import User
 from wallet_core.webhooks import Delivery, WebhookEndpoint
 

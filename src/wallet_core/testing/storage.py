@@ -13,11 +13,11 @@ from uuid import UUID
 
 from wallet_core.journal import Receipt, StoredReceipt, Written
 from wallet_core.local import SystemClock, Uuid7Generator
+from wallet_core.notifications import Notification
 from wallet_core.ports import (
     UnitOfWork,
 )
-from wallet_core.records import Notification, RefreshToken
-from wallet_core.sessions import SessionMark
+from wallet_core.sessions import RefreshToken, SessionMark
 from wallet_core.testing.entries import MemoryEntryRepository
 from wallet_core.testing.events import MemoryEventRepository
 from wallet_core.testing.overlay import MemoryState, Overlay

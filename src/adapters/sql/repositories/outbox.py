@@ -15,7 +15,7 @@ from sqlalchemy import (
 
 from adapters.sql import mappers
 from adapters.sql.repositories.base import _Repository, outbox_t
-from wallet_core.records import Notification
+from wallet_core.notifications import Notification
 
 _OUTBOX_INSERT = outbox_t.insert()
 

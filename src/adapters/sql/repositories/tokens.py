@@ -12,7 +12,7 @@ from sqlalchemy import (
 
 from adapters.sql import mappers
 from adapters.sql.repositories.base import _Repository, tokens_t
-from wallet_core.records import RefreshToken
+from wallet_core.sessions import RefreshToken
 
 
 class SqlRefreshTokenRepository(_Repository):
