@@ -57,16 +57,24 @@ async def test_a_killed_worker_is_replaced_while_the_server_keeps_answering(
 
             await eventually(victim_gone, "the killed worker is gone")
             answered = 0
+            dropped = 0
 
             async def replaced() -> bool:
-                nonlocal answered
-                response = await http.get(PROBE)
+                nonlocal answered, dropped
+                try:
+                    response = await http.get(PROBE)
+                except httpx.TransportError:
+                    # A connection caught in the kill itself (seen on a loaded machine): the client
+                    # retries; what matters is that the server keeps answering.
+                    dropped += 1
+                    return False
                 assert response.status_code == 401, response.text
                 answered += 1
                 pids = server.worker_pids()
                 return len(pids) == 2 and victim not in pids
 
             await eventually(replaced, "a new worker in place of the killed one", every=0.01)
+            assert dropped <= 3, f"{dropped} connections dropped while the worker was replaced"
             assert survivor in server.worker_pids()
             (replacement,) = server.worker_pids() - {survivor}
 
