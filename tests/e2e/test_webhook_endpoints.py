@@ -4,6 +4,8 @@ resolves nothing beyond this machine's hosts file."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -109,3 +111,30 @@ async def test_bad_event_types_are_400(api: Api, client: httpx.AsyncClient) -> N
             headers=erin.headers,
         )
         assert_problem(response, 400)
+
+
+async def test_a_retried_create_or_rotation_answers_the_first_outcome(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    dana = await api.person()
+    body = {"url": "https://93.184.216.34/retry", "event_types": ["*"]}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = await client.post(ENDPOINTS, json=body, headers={**dana.headers, **key})
+    again = await client.post(ENDPOINTS, json=body, headers={**dana.headers, **key})
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()  # the same endpoint and the same secret
+    listed = (await client.get(ENDPOINTS, headers=dana.headers)).json()["results"]
+    assert [e["id"] for e in listed] == [first.json()["id"]]
+    other = {**body, "url": "https://93.184.216.34/other"}
+    reused = await client.post(ENDPOINTS, json=other, headers={**dana.headers, **key})
+    assert_problem(reused, 422, "idempotency_key_reused")
+
+    rotate = f"{ENDPOINTS}/{first.json()['id']}/rotate-secret"
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    rotated = await client.post(rotate, headers={**dana.headers, **key})
+    replayed = await client.post(rotate, headers={**dana.headers, **key})
+    assert rotated.status_code == replayed.status_code == 200, (rotated.text, replayed.text)
+    assert replayed.json()["secret"] == rotated.json()["secret"] != first.json()["secret"]
+    fresh = await client.post(rotate, headers=dana.headers)  # no key: rotates again
+    assert fresh.json()["secret"] not in (rotated.json()["secret"], first.json()["secret"])

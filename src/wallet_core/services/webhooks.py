@@ -17,6 +17,7 @@ from wallet_core.errors import (
 from wallet_core.ports import UnitOfWork, WebhookSender
 from wallet_core.queries import Page, page_request, paginate
 from wallet_core.services.context import Actor, Context
+from wallet_core.services.idempotency import Idempotency, Replayed, run_once
 from wallet_core.webhooks import (
     MAX_ENDPOINTS_PER_USER,
     ROTATION_OVERLAP,
@@ -84,8 +85,15 @@ class WebhookEndpointService:
         return self._ctx.secret_box.seal(secret.encode())
 
     async def create(
-        self, actor: Actor, url: str, event_types: list[str], description: str | None = None
-    ) -> NewSecret:
+        self,
+        actor: Actor,
+        url: str,
+        event_types: list[str],
+        description: str | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> NewSecret | Replayed:
+        """A new endpoint and its secret; a retry with the same idempotency key gets the first
+        answer back (the same endpoint and secret) instead of a second endpoint."""
         checked = await self._check_url(url)
         types = check_event_types(event_types)
         text = _description(description)
@@ -103,16 +111,16 @@ class WebhookEndpointService:
             updated_at=now,
         )
 
-        async def work(uow: UnitOfWork) -> None:
+        async def work(uow: UnitOfWork) -> NewSecret:
             await uow.users.lock(actor.user_id)  # one count per user at a time
             if len(await uow.webhooks.endpoints_of(actor.user_id)) >= MAX_ENDPOINTS_PER_USER:
                 raise TooManyEndpoints(
                     f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user."
                 )
             await uow.webhooks.add_endpoint(endpoint)
+            return NewSecret(endpoint, secret)
 
-        await self._ctx.storage.run(work)
-        return NewSecret(endpoint, secret)
+        return await run_once(self._ctx, idempotency, work)
 
     async def list(self, actor: Actor) -> list[WebhookEndpoint]:
         async def work(uow: UnitOfWork) -> list[WebhookEndpoint]:
@@ -162,11 +170,15 @@ class WebhookEndpointService:
 
         await self._ctx.storage.run(work)
 
-    async def rotate_secret(self, actor: Actor, endpoint_id: UUID) -> NewSecret:
+    async def rotate_secret(
+        self, actor: Actor, endpoint_id: UUID, idempotency: Idempotency | None = None
+    ) -> NewSecret | Replayed:
+        """A new secret (the old one still signs for 24 h); a retry with the same idempotency
+        key gets the same new secret back instead of rotating again."""
         secret = new_secret()
         now = self._ctx.clock.now()
 
-        async def work(uow: UnitOfWork) -> WebhookEndpoint:
+        async def work(uow: UnitOfWork) -> NewSecret:
             endpoint = await self._mine(uow, actor, endpoint_id)
             rotated = replace(
                 endpoint,
@@ -176,9 +188,9 @@ class WebhookEndpointService:
                 updated_at=now,
             )
             await uow.webhooks.update_endpoint(rotated)
-            return rotated
+            return NewSecret(rotated, secret)
 
-        return NewSecret(await self._ctx.storage.run(work), secret)
+        return await run_once(self._ctx, idempotency, work)
 
     async def deliveries(
         self,

@@ -3,15 +3,18 @@ log (with a manual retry)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from msgspec import UNSET
 
 from entrypoints.http.context import ActorDep, ContainerDep
+from entrypoints.http.idempotency import OPTIONAL_IDEMPOTENCY_KEY, run_idempotent
 from entrypoints.http.pagination import links
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import (
@@ -23,6 +26,7 @@ from entrypoints.http.schemas import (
     WebhookEndpointUpdate,
     WebhookEndpointWithSecret,
 )
+from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.webhooks import EndpointChanges, NewSecret
 from wallet_core.webhooks import Delivery, WebhookEndpoint
 
@@ -79,17 +83,44 @@ class WebhookEndpointsController(Controller):
         '"<t>.<body>">`. The `secret` (`whsec_...`) is shown only in this answer and on '
         "rotation. At most 10 endpoints per user (422 `too_many_endpoints`); a URL that is not "
         "https:// in production, or whose host resolves to a loopback, private, link-local or "
-        "otherwise non-public address, is 400 `validation_error`.",
+        "otherwise non-public address, is 400 `validation_error`. An optional `Idempotency-Key` "
+        "makes a retry answer like the first request (the same endpoint and secret).",
         operation_id="createWebhookEndpoint",
-        responses=responses_for(400, 401, 413, 422, 429),
+        responses={
+            201: ResponseSpec(
+                data_container=WebhookEndpointWithSecret,
+                description="The new endpoint, with its secret (shown only here)",
+                generate_examples=False,
+            ),
+            **responses_for(400, 401, 409, 413, 422, 429),
+        },
     )
     async def create_endpoint(
-        self, data: JSONBody[WebhookEndpointCreate], actor: ActorDep, container: ContainerDep
-    ) -> WebhookEndpointWithSecret:
-        made = await container.core.webhooks.create(
-            actor, data.url, list(data.event_types), data.description
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[WebhookEndpointCreate],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
+    ) -> Response[bytes]:
+        webhooks = container.core.webhooks
+
+        async def run(idempotency: Idempotency | None) -> NewSecret | Replayed:
+            return await webhooks.create(
+                actor, data.url, list(data.event_types), data.description, idempotency
+            )
+
+        def render(made: NewSecret) -> tuple[int, msgspec.Struct]:
+            return 201, with_secret(made)
+
+        return await run_idempotent(
+            request,
+            container.secret_box,
+            scope=f"user:{actor.user_id}:create-webhook-endpoint",
+            required=False,
+            run=run,
+            render=render,
         )
-        return with_secret(made)
 
     @get(
         "/",
@@ -156,14 +187,42 @@ class WebhookEndpointsController(Controller):
         status_code=200,
         summary="Rotate the signing secret",
         description="Answers the new `secret`; for 24 h deliveries carry two `v1=` signatures, "
-        "one with the new secret and one with the old.",
+        "one with the new secret and one with the old. An optional `Idempotency-Key` makes a "
+        "retry answer the same new secret instead of rotating again.",
         operation_id="rotateWebhookSecret",
-        responses=responses_for(400, 401, 404, 429),
+        responses={
+            200: ResponseSpec(
+                data_container=WebhookEndpointWithSecret,
+                description="The endpoint with its new secret",
+                generate_examples=False,
+            ),
+            **responses_for(400, 401, 404, 409, 422, 429),
+        },
     )
     async def rotate_secret(
-        self, endpoint_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
-    ) -> WebhookEndpointWithSecret:
-        return with_secret(await container.core.webhooks.rotate_secret(actor, endpoint_id))
+        self,
+        request: Request[Any, Any, Any],
+        endpoint_id: FromPath[UUID],
+        actor: ActorDep,
+        container: ContainerDep,
+        idempotency_key: Annotated[str | None, OPTIONAL_IDEMPOTENCY_KEY] = None,
+    ) -> Response[bytes]:
+        webhooks = container.core.webhooks
+
+        async def run(idempotency: Idempotency | None) -> NewSecret | Replayed:
+            return await webhooks.rotate_secret(actor, endpoint_id, idempotency)
+
+        def render(made: NewSecret) -> tuple[int, msgspec.Struct]:
+            return 200, with_secret(made)
+
+        return await run_idempotent(
+            request,
+            container.secret_box,
+            scope=f"user:{actor.user_id}:rotate-webhook-secret",
+            required=False,
+            run=run,
+            render=render,
+        )
 
     @get(
         "/{endpoint_id:uuid}/deliveries",
