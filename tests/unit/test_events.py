@@ -81,9 +81,13 @@ async def test_expiry_and_rejection_and_freeze(world: World) -> None:
         EventType.TRANSACTION_EXPIRED,
         EventType.TRANSACTION_REJECTED,
     ]
-    wallet_events = await world.core.events.list(bob.actor, EventListParams(type="wallet.updated"))
+    wallet_events = await world.core.events.list(
+        bob.actor, EventListParams(types=["wallet.updated"])
+    )
     assert wallet_events.items[0].data["wallet"]["is_active"] is False
-    alice_sees = await world.core.events.list(alice.actor, EventListParams(type="wallet.updated"))
+    alice_sees = await world.core.events.list(
+        alice.actor, EventListParams(types=["wallet.updated"])
+    )
     assert alice_sees.items == ()
     del first
 
@@ -92,7 +96,7 @@ async def test_unknown_type_filter_is_a_validation_error(world: World) -> None:
     from wallet_core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed):
-        await world.core.events.list(world.staff, EventListParams(type="transaction.nope"))
+        await world.core.events.list(world.staff, EventListParams(types=["transaction.nope"]))
 
 
 async def test_keyset_pages_cover_every_event_once(world: World) -> None:

@@ -1278,7 +1278,7 @@ async def test_list_known_answers(
     assert await names(bob.actor) == ["T2", "T1"]
     assert await names(carol.actor) == ["T3"]
     assert await names(types=["transfer"]) == ["T3", "T2", "T1"]
-    assert await names(types=["deposit,withdrawal"]) == ["W1", "DEP"]
+    assert await names(types=["deposit", "withdrawal"]) == ["W1", "DEP"]
     assert await names(statuses=["pending"]) == ["W1", "T2"]
     assert await names(statuses=["completed", "REJECTED"]) == ["T3", "T1", "DEP"]
     assert await names(funding_sources=["manual"]) == ["DEP"]

@@ -42,3 +42,15 @@ def flag(name: str, value: str | None) -> bool | None:
     if lowered in {"false", "0", "no"}:
         return False
     raise ValidationFailed(f"{name} must be true or false.", [FieldError(name, "not a boolean")])
+
+
+def comma_values(*values: list[str] | str | None) -> list[str]:
+    """Repeated and/or comma-separated query values, one list (``type=a,b&type=c`` -> a, b, c);
+    an empty value stays, so the core can call it unknown."""
+    found: list[str] = []
+    for group in values:
+        if group is None:
+            continue
+        for item in [group] if isinstance(group, str) else group:
+            found += [v.strip() for v in item.split(",")]
+    return found

@@ -28,7 +28,7 @@ PRUNE_BATCH = 1000
 
 @dataclass(frozen=True, slots=True)
 class EventListParams:
-    type: str | None = None
+    types: Sequence[str] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
     transaction: UUID | None = None
@@ -37,10 +37,7 @@ class EventListParams:
     cursor: str | None = None
 
 
-def parse_types(text: str | None) -> frozenset[EventType]:
-    if text is None:
-        return frozenset()
-    names = [n.strip() for n in text.split(",")]
+def parse_types(names: Sequence[str]) -> frozenset[EventType]:
     known = {t.value: t for t in EventType}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -63,7 +60,7 @@ class EventService:
         query = EventQuery(
             EventFilter(
                 viewer_id=None if actor.is_staff else actor.user_id,
-                types=parse_types(params.type),
+                types=parse_types(params.types),
                 created_after=params.created_after,
                 created_before=params.created_before,
                 transaction_id=params.transaction,

@@ -75,10 +75,9 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _choices(raw: Sequence[str], allowed: type[E], name: str) -> frozenset[E]:
-    """Enum values from repeated and/or comma-separated query values (an empty one is unknown)."""
-    values = [v.strip() for item in raw for v in item.split(",")]
+    """The enum values named in ``raw`` (an empty or unknown name is refused)."""
     try:
-        return frozenset(allowed(v.lower()) for v in values)
+        return frozenset(allowed(v.strip().lower()) for v in raw)
     except ValueError as exc:
         options = ", ".join(m.value for m in allowed)
         raise ValidationFailed(

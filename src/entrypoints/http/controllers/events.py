@@ -20,7 +20,7 @@ from litestar.response import Stream
 
 from entrypoints.http.context import ActorDep, ContainerDep
 from entrypoints.http.pagination import links
-from entrypoints.http.params import instant
+from entrypoints.http.params import comma_values, instant
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import EventPage, EventResponse
 from wallet_core.errors import FieldError, RateLimited, ValidationFailed
@@ -134,7 +134,7 @@ class EventsController(Controller):
         cursor: FromQuery[str | None] = None,
     ) -> EventPage:
         params = EventListParams(
-            type=type,
+            types=comma_values(type),
             created_after=instant("created_after", created_after),
             created_before=instant("created_before", created_before),
             transaction=_uuid("transaction", transaction),

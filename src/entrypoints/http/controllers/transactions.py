@@ -16,8 +16,8 @@ from entrypoints.http.context import ActorDep, ContainerDep
 from entrypoints.http.idempotency import IDEMPOTENCY_KEY_PATTERN, run_idempotent
 from entrypoints.http.openapi import link_to, linked
 from entrypoints.http.pagination import links
+from entrypoints.http.params import comma_values, flag, instant
 from entrypoints.http.params import currency as currency_param
-from entrypoints.http.params import flag, instant
 from entrypoints.http.presenters import created_body, transaction_body, withdrawal_body
 from entrypoints.http.problems import responses_for
 from entrypoints.http.query_params import (
@@ -72,10 +72,6 @@ _TO_CASHOUT = Link(
     request_body={"withdrawal_code": "$response.body#/withdrawal_code"},
     description="A cash-out's code, as the ATM network verifies it (withdrawals only).",
 )
-
-
-def _many(*values: list[str] | None) -> list[str]:
-    return [v for group in values if group for v in group]
 
 
 def _metadata_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
@@ -143,9 +139,9 @@ class TransactionsController(Controller):
         params = TransactionListParams(
             amount_min=amount_min,
             amount_max=amount_max,
-            types=_many(type_, transaction_type),
-            statuses=_many(status),
-            funding_sources=_many(funding_source),
+            types=comma_values(type_, transaction_type),
+            statuses=comma_values(status),
+            funding_sources=comma_values(funding_source),
             currency=currency_param("currency", currency, core.ctx.currencies),
             wallet=wallet,
             reference=reference,
