@@ -102,9 +102,21 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
         "SELECT id FROM accounts WHERE kind = 'system' AND source = 'manual' AND currency = 'USD'"
     )
     base = datetime.now(UTC) - timedelta(days=30)
+    # The lines are posted after every line the two accounts already have (each account's posting
+    # times strictly increase, and each line carries the balance after it).
+    books = {
+        r["id"]: r
+        for r in await conn.fetch(
+            "SELECT id, credits_posted - debits_posted AS balance, updated_at FROM accounts "
+            "WHERE id = ANY($1::uuid[])",
+            [wallet, source],
+        )
+    }
+    start = max(r["updated_at"] for r in books.values()) + timedelta(milliseconds=1)
     transfers, entries = [], []
     for i in range(rows):
         created = base + timedelta(microseconds=i * 2000)
+        posted = start + timedelta(microseconds=i)
         tid = uuid7()
         transfers.append(
             (
@@ -133,8 +145,13 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
                 created,
             )
         )
-        entries.append((uuid7(), tid, source, "debits_posted", 1, created))
-        entries.append((uuid7(), tid, wallet, "credits_posted", 1, created))
+        entries.append(
+            (uuid7(), tid, source, "debits_posted", 1, posted, books[source]["balance"] - i - 1)
+        )
+        entries.append(
+            (uuid7(), tid, wallet, "credits_posted", 1, posted, books[wallet]["balance"] + i + 1)
+        )
+    last_posted = start + timedelta(microseconds=rows - 1)
     columns = [
         "id",
         "type",
@@ -165,19 +182,29 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
         await conn.copy_records_to_table(
             "entries",
             records=entries,
-            columns=["id", "transfer_id", "account_id", "total", "delta", "created_at"],
+            columns=[
+                "id",
+                "transfer_id",
+                "account_id",
+                "total",
+                "delta",
+                "posted_at",
+                "balance_after",
+            ],
         )
         await conn.execute(
             "UPDATE accounts SET credits_posted = credits_posted + $1, "
-            "transfer_count = transfer_count + $1 WHERE id = $2",
+            "transfer_count = transfer_count + $1, updated_at = $3 WHERE id = $2",
             rows,
             wallet,
+            last_posted,
         )
         await conn.execute(
             "UPDATE accounts SET debits_posted = debits_posted + $1, "
-            "transfer_count = transfer_count + $1 WHERE id = $2",
+            "transfer_count = transfer_count + $1, updated_at = $3 WHERE id = $2",
             rows,
             source,
+            last_posted,
         )
     await conn.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
     depth = min(9_990, rows - 1)
