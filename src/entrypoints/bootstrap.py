@@ -203,7 +203,10 @@ def build(
             ttl_seconds=settings.access_token_ttl_seconds,
             previous_keys=settings.previous_secret_keys,
         ),
-        secret_hasher=HmacSecretHasher(derive_key(settings.secret_key, "withdrawal-codes")),
+        secret_hasher=HmacSecretHasher(
+            derive_key(settings.secret_key, "withdrawal-codes"),
+            [derive_key(key, "withdrawal-codes") for key in settings.previous_secret_keys],
+        ),
         renderer=TemplateRenderer(public_base_url=settings.public_base_url),
         notifier=notifier,
         secret_box=secret_box,

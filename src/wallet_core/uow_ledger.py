@@ -9,6 +9,7 @@ adapter that reads in one query and writes in one guarded statement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -127,14 +128,16 @@ class UnitOfWorkLedger:
 
         return await self._storage.run_read(work)
 
-    async def cashout_attempt(self, phone_number: str, code_digest: str) -> CashOutAttempt:
+    async def cashout_attempt(
+        self, phone_number: str, code_digests: Sequence[str]
+    ) -> CashOutAttempt:
         async def work(uow: UnitOfWork) -> CashOutAttempt:
             user = await uow.users.find_by_phone(phone_number)
             if user is None:
                 return CashOutAttempt(None)
             wallet_ids = [w.id for w in await uow.accounts.wallets_of(user.id)]
             matches = await uow.transfers.withdrawals_of(
-                wallet_ids, code_digest=code_digest, pending_only=False
+                wallet_ids, code_digests=code_digests, pending_only=False
             )
             pending = await uow.transfers.withdrawals_of(wallet_ids, pending_only=True)
             accounts: dict[UUID, Account] = {}

@@ -345,3 +345,32 @@ async def test_body_over_64_kib_is_413_and_moves_nothing(api: Api) -> None:
     assert_problem(await post_signed(api.client, body), 413, "payload_too_large")
     assert await status_of(api, pending) == "pending"
     assert await money(api, pending.person) == ("40.00", "30.00", "10.00")
+
+
+async def test_a_code_issued_before_a_secret_key_rotation_still_verifies(
+    api: Api, make_settings: Callable[..., Settings]
+) -> None:
+    # Rotating SECRET_KEY (the old one moves to PREVIOUS_SECRET_KEYS) changes the key of the
+    # codes' digests: cash-outs issued just before must still be redeemable at the ATM.
+    session_key = make_settings().secret_key  # signed the person's token
+    old, new = (
+        "old-secret-key-for-the-rotation-test-0123",
+        "new-secret-key-for-the-rotation-test-4567",
+    )
+    person = await api.person()
+    await api.fund(person, "20.00")
+    async with app_with(make_settings, SECRET_KEY=old, PREVIOUS_SECRET_KEYS=session_key) as before:
+        first = await request_cashout(api, person, "5.00", before)
+        second = await request_cashout(api, person, "3.00", before)
+    async with app_with(make_settings, SECRET_KEY=new, PREVIOUS_SECRET_KEYS=old) as rotated:
+        approved = await verify(rotated, person.phone_number, first.code)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["transaction_id"] == first.transaction_id
+    async with app_with(make_settings, SECRET_KEY=new) as forgotten:
+        # Without the old key the code matches nothing: it is the rotation that found it.
+        refused = await verify(forgotten, person.phone_number, second.code)
+        assert_problem(refused, 422, "invalid_withdrawal_code")
+    async with app_with(make_settings, SECRET_KEY=new, PREVIOUS_SECRET_KEYS=old) as rotated:
+        approved = await verify(rotated, person.phone_number, second.code)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["transaction_id"] == second.transaction_id

@@ -395,7 +395,9 @@ async def test_due_withdrawals_and_pending_totals(storage: Storage) -> None:
     assert cashout.id not in {t.id for t in locked_due}
     by_code = await run(
         storage,
-        lambda uow: uow.transfers.withdrawals_of([wa.id], code_digest="d" * 64, pending_only=False),
+        lambda uow: uow.transfers.withdrawals_of(
+            [wa.id], code_digests=["d" * 64], pending_only=False
+        ),
     )
     assert [t.id for t in by_code] == [cashout.id]
     pending = await run(

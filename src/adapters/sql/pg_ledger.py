@@ -9,7 +9,7 @@ without a reset query (nothing here leaves session state behind).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -167,8 +167,10 @@ class AsyncpgLedger:
         rows = await self._fetch(pg_reads.TRANSACTION, transfer_id)
         return _state(rows[0]) if rows else None
 
-    async def cashout_attempt(self, phone_number: str, code_digest: str) -> CashOutAttempt:
-        rows = await self._fetch(pg_reads.CASHOUT_ATTEMPT, phone_number, code_digest)
+    async def cashout_attempt(
+        self, phone_number: str, code_digests: Sequence[str]
+    ) -> CashOutAttempt:
+        rows = await self._fetch(pg_reads.CASHOUT_ATTEMPT, phone_number, list(code_digests))
         if not rows or rows[0]["user_id"] is None:
             return CashOutAttempt(None)
         matches: list[Transfer] = []

@@ -80,7 +80,7 @@ wallets AS (
 ),
 found AS (
     SELECT 'm' AS role, t FROM transfers t
-    WHERE t.code_digest = $2 AND t.type = 'withdrawal'
+    WHERE t.code_digest = ANY($2::text[]) AND t.type = 'withdrawal'
         AND t.debit_account_id IN (SELECT id FROM wallets)
     UNION ALL
     SELECT 'p', t FROM transfers t

@@ -90,7 +90,11 @@ class TransferRepository(Protocol):
     async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None: ...
 
     async def withdrawals_of(
-        self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
+        self,
+        wallet_ids: Sequence[UUID],
+        *,
+        code_digests: Sequence[str] | None = None,
+        pending_only: bool,
     ) -> list[Transfer]:
         """Cash-outs of these wallets (locked), by code digest or all pending ones."""
         ...

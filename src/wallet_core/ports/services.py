@@ -39,6 +39,11 @@ class SecretHasher(Protocol):
 
     def digest(self, secret: str) -> str: ...
 
+    def candidates(self, secret: str) -> tuple[str, ...]:
+        """Every digest a stored ``secret`` may have: the current key's first, then those of
+        keys being rotated out (a code issued before a rotation must still be found)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:

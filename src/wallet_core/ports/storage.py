@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -97,7 +97,9 @@ class Ledger(Protocol):
 
     async def transaction(self, transfer_id: UUID) -> TransactionState | None: ...
 
-    async def cashout_attempt(self, phone_number: str, code_digest: str) -> CashOutAttempt: ...
+    async def cashout_attempt(
+        self, phone_number: str, code_digests: Sequence[str]
+    ) -> CashOutAttempt: ...
 
     async def due(self, now: datetime, limit: int) -> list[TransactionState]:
         """Pending transactions past their expiry, oldest expiry first."""

@@ -138,7 +138,7 @@ class CashOutService:
         they are cancelled and their holds released.
         """
         ctx = self._ctx
-        digest = self._hasher.digest(normalize_code(code))
+        digests = self._hasher.candidates(normalize_code(code))
         try:
             phone: str | None = normalize_phone(phone_number)
         except DomainError:
@@ -147,7 +147,7 @@ class CashOutService:
         async def decide() -> Plan[Transfer]:
             if phone is None:
                 raise InvalidWithdrawalCode()
-            attempt = await ctx.ledger.cashout_attempt(phone, digest)
+            attempt = await ctx.ledger.cashout_attempt(phone, digests)
             if attempt.user_id is None:
                 raise InvalidWithdrawalCode()
             if attempt.matches:

@@ -71,6 +71,9 @@ class KeyedSecretHasher:
     def digest(self, secret: str) -> str:
         return hmac.new(self._key, secret.encode(), hashlib.sha256).hexdigest()
 
+    def candidates(self, secret: str) -> tuple[str, ...]:
+        return (self.digest(secret),)
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -260,7 +260,11 @@ class MemoryTransferRepository:
         )
 
     async def withdrawals_of(
-        self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
+        self,
+        wallet_ids: Sequence[UUID],
+        *,
+        code_digests: Sequence[str] | None = None,
+        pending_only: bool,
     ) -> list[Transfer]:
         wallets = set(wallet_ids)
         found = [
@@ -268,7 +272,7 @@ class MemoryTransferRepository:
             for t in self._t.values()
             if t.debit_account_id in wallets
             and t.code_digest is not None
-            and (code_digest is None or t.code_digest == code_digest)
+            and (code_digests is None or t.code_digest in code_digests)
             and (not pending_only or t.status is TransferStatus.PENDING)
         ]
         return sorted(found, key=lambda t: t.id.bytes)

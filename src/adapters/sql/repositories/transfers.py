@@ -199,7 +199,11 @@ class SqlTransferRepository(_Repository):
         return await self._one(_TRANSFER_BY_PROVIDER, params)
 
     async def withdrawals_of(
-        self, wallet_ids: Sequence[UUID], *, code_digest: str | None = None, pending_only: bool
+        self,
+        wallet_ids: Sequence[UUID],
+        *,
+        code_digests: Sequence[str] | None = None,
+        pending_only: bool,
     ) -> list[Transfer]:
         if not wallet_ids:
             return []
@@ -208,8 +212,8 @@ class SqlTransferRepository(_Repository):
             t.debit_account_id.in_(list(wallet_ids)),
             t.type == TransferType.WITHDRAWAL.value,
         )
-        if code_digest is not None:
-            stmt = stmt.where(t.code_digest == code_digest)
+        if code_digests is not None:
+            stmt = stmt.where(t.code_digest.in_(list(code_digests)))
         if pending_only:
             stmt = stmt.where(t.status == TransferStatus.PENDING.value)
         stmt = stmt.order_by(t.id).with_for_update()
