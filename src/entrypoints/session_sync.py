@@ -17,6 +17,7 @@ If both fail, the map goes stale and each request checks its user's mark in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -72,14 +73,19 @@ class SessionSync:
             self._tasks.append(asyncio.create_task(listen, name="session-feed"))
 
     async def stop(self) -> None:
-        """Cancel both loops and wait a bounded time: a Redis client stuck closing a dead socket
-        after the cancel must not hold up the process's shutdown."""
+        """Cancel both loops. The database poll is waited for (a cancelled query ends and its
+        transaction with it, so no lock is left behind); the Redis feed only for a bounded time:
+        a Redis client stuck closing a dead socket must not hold up the process's shutdown."""
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
-            for task in stuck:
-                log.warning("sessions.stop_timed_out", task=task.get_name())
+            poll, *feed = self._tasks
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            if feed:
+                _, stuck = await asyncio.wait(feed, timeout=STOP_SECONDS)
+                for task in stuck:
+                    log.warning("sessions.stop_timed_out", task=task.get_name())
         self._tasks = []
 
     async def _poll_forever(self) -> None:

@@ -13,6 +13,10 @@ from wallet_core.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 #: PostgreSQL text cannot hold U+0000, so text that is stored or looked up must not contain it.
 NO_NUL = r"^[^\x00]*$"
+#: Python's whitespace (what ``str.strip`` removes), spelled out: JSON Schema's ``\s`` differs.
+_WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Not blank: at least one character that is neither NUL nor whitespace (the core strips text).
+NOT_BLANK = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
 #: What the core's normal forms accept (wallet_core.users), so the document states exactly what
 #: the server takes: an address with one ``@`` and a dot after it; 3-150 letters, digits and
 #: ``_ . @ + -``; E.164 digits, ``+`` or ``00`` optional, with spaces, dots, dashes and

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from entrypoints.http.schemas.fields import NO_NUL, Amount, Description, Metadata, Strict
+from entrypoints.http.schemas.fields import NO_NUL, NOT_BLANK, Amount, Description, Metadata, Strict
 from wallet_core.ledger import FundingSource, TransferStatus, TransferType
 
 
@@ -54,7 +54,7 @@ class TransactionAction(Strict):
 class ReversalRequest(Strict):
     """Staff only. ``amount`` defaults to what is left to reverse."""
 
-    reason: Annotated[str, Meta(min_length=1, max_length=140, pattern=NO_NUL)]
+    reason: Annotated[str, Meta(min_length=1, max_length=140, pattern=NOT_BLANK)]
     amount: Amount | None = None
 
 
