@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import random
 import resource
-import secrets
 import statistics
 import time
 import uuid
@@ -30,22 +29,11 @@ from adapters.sql.engine import create_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.storage import SqlStorage
 from entrypoints.http.controllers.statements import csv_chunks
-from wallet_core.core import build_core
 from wallet_core.local import (
-    LocalSessionFeed,
-    MemoryCache,
-    MemoryNotifier,
     SystemClock,
-    Uuid7Generator,
 )
 from wallet_core.services.context import Actor
-from wallet_core.testing.fakes import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
-)
+from wallet_core.testing import build_in_memory
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -116,22 +104,9 @@ async def seed(dsn: str, lines: int) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 def make_core(url: str) -> tuple[object, SqlStorage]:
-    key = secrets.token_bytes(32)
     clock = SystemClock()
     storage = SqlStorage(create_engine(url, pool_size=2, max_overflow=0))
-    core = build_core(
-        storage=storage,
-        cache=MemoryCache(clock),
-        clock=clock,
-        ids=Uuid7Generator(),
-        password_hasher=Pbkdf2PasswordHasher(),
-        tokens=HmacTokenIssuer(key),
-        secret_hasher=KeyedSecretHasher(key),
-        renderer=PlainRenderer(),
-        notifier=MemoryNotifier(),
-        secret_box=MemorySecretBox(key),
-        session_feed=LocalSessionFeed(),
-    )
+    core = build_in_memory(storage=storage, clock=clock)
     return core, storage
 
 

@@ -5,7 +5,6 @@ balances the write path had stored, on PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -19,18 +18,12 @@ from adapters.sql.migrate import downgrade, upgrade
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
-from wallet_core.core import build_core
-from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, Uuid7Generator
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.wallets import WalletListParams
+from wallet_core.testing import build_in_memory
 from wallet_core.testing.fakes import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
     ManualClock,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -38,23 +31,9 @@ PASSWORD = "correct horse battery staple"
 
 async def _history(url: str, postgres: bool) -> None:
     clock = ManualClock()
-    key = secrets.token_bytes(32)
     storage = SqlStorage(create_engine(url, pool_size=2, max_overflow=2))
     ledger = AsyncpgLedger(plain_url(url)) if postgres else None
-    core = build_core(
-        storage=storage,
-        ledger=ledger,
-        cache=MemoryCache(clock),
-        clock=clock,
-        ids=Uuid7Generator(),
-        password_hasher=Pbkdf2PasswordHasher(),
-        tokens=HmacTokenIssuer(key),
-        secret_hasher=KeyedSecretHasher(key),
-        renderer=PlainRenderer(),
-        notifier=MemoryNotifier(),
-        secret_box=MemorySecretBox(key),
-        session_feed=LocalSessionFeed(),
-    )
+    core = build_in_memory(storage=storage, ledger=ledger, clock=clock)
     people = []
     for n, staff in enumerate((True, False, False)):
         name = f"b{uuid.uuid4().hex[:10]}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,22 +27,16 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.pg_ledger import AsyncpgLedger
 from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
-from wallet_core.core import WalletCore, build_core
+from wallet_core.core import WalletCore
 from wallet_core.errors import DomainError
 from wallet_core.ledger import Transfer, TransferStatus
-from wallet_core.local import LocalSessionFeed, MemoryCache, MemoryNotifier, Uuid7Generator
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.statements import EntryListParams
 from wallet_core.statements import Line
 from wallet_core.testing import build_in_memory
 from wallet_core.testing.fakes import (
-    HmacTokenIssuer,
-    KeyedSecretHasher,
     ManualClock,
-    MemorySecretBox,
-    Pbkdf2PasswordHasher,
-    PlainRenderer,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -205,23 +198,9 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 def _postgres_core(url: str) -> tuple[WalletCore, SqlStorage, AsyncpgLedger]:
-    key = secrets.token_bytes(32)
     storage = SqlStorage(create_engine(url, pool_size=2, max_overflow=2))
     ledger = AsyncpgLedger(plain_url(url), pool_size=4)
-    core = build_core(
-        storage=storage,
-        ledger=ledger,
-        cache=MemoryCache(CLOCK),
-        clock=CLOCK,
-        ids=Uuid7Generator(),
-        password_hasher=Pbkdf2PasswordHasher(),
-        tokens=HmacTokenIssuer(key),
-        secret_hasher=KeyedSecretHasher(key),
-        renderer=PlainRenderer(),
-        notifier=MemoryNotifier(),
-        secret_box=MemorySecretBox(key),
-        session_feed=LocalSessionFeed(),
-    )
+    core = build_in_memory(storage=storage, ledger=ledger, clock=CLOCK)
     return core, storage, ledger
 
 
@@ -251,20 +230,7 @@ async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 async def _run_on_sqlite(url: str, ops: list[tuple[Any, ...]]) -> None:
     storage = SqlStorage(create_engine(url))
-    key = secrets.token_bytes(32)
-    core = build_core(
-        storage=storage,
-        cache=MemoryCache(CLOCK),
-        clock=CLOCK,
-        ids=Uuid7Generator(),
-        password_hasher=Pbkdf2PasswordHasher(),
-        tokens=HmacTokenIssuer(key),
-        secret_hasher=KeyedSecretHasher(key),
-        renderer=PlainRenderer(),
-        notifier=MemoryNotifier(),
-        secret_box=MemorySecretBox(key),
-        session_feed=LocalSessionFeed(),
-    )
+    core = build_in_memory(storage=storage, clock=CLOCK)
     try:
         await _run(core, ops)
     finally:

@@ -13,7 +13,7 @@ from wallet_core.local import (
     Uuid7Generator,
 )
 from wallet_core.money import Currencies
-from wallet_core.ports import Clock, WebhookSender
+from wallet_core.ports import Clock, Ledger, Storage, WebhookSender
 from wallet_core.services.context import Policy
 from wallet_core.testing.fakes import (
     HmacTokenIssuer,
@@ -36,14 +36,18 @@ def build_in_memory(
     webhook_sender: WebhookSender | None = None,
     webhook_retry: RetryPolicy | None = None,
     webhook_https_only: bool = False,
+    storage: Storage | None = None,
+    ledger: Ledger | None = None,
 ) -> WalletCore:
     """A complete core on in-memory adapters: no database, no network (webhooks are sent
-    only through a ``webhook_sender`` you give)."""
+    only through a ``webhook_sender`` you give). A ``storage`` (and ``ledger``) you give replace
+    the in-memory tables: the same fakes, over a real database."""
     clock = clock or SystemClock()
     ids = Uuid7Generator()
     key = secret or secrets.token_bytes(32)
     return build_core(
-        storage=MemoryStorage(ids.new_id, clock.now),
+        storage=storage or MemoryStorage(ids.new_id, clock.now),
+        ledger=ledger,
         cache=MemoryCache(clock),
         clock=clock,
         ids=ids,
