@@ -144,12 +144,12 @@ class Floor:
                 return _problem(422, "Insufficient funds.")
             uuids, names = self.people(sender, recipient)
             now = datetime.now(UTC)
-            transfer_id = uuid7()
-            uuids[self.capture.transfer_id] = transfer_id
+            transaction_id = uuid7()
+            uuids[self.capture.transaction_id] = transaction_id
             reference = "TRF-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
             answer = _encode.encode(
                 Created(
-                    str(transfer_id),
+                    str(transaction_id),
                     "transfer",
                     "pending",
                     body.amount,
@@ -172,7 +172,7 @@ class Floor:
             return _problem(409, "Refused.")
         return Response(answer, status_code=201, media_type="application/json")
 
-    async def act(self, request: Request[Any, Any, Any], transfer_id: UUID) -> Response[bytes]:
+    async def act(self, request: Request[Any, Any, Any], transaction_id: UUID) -> Response[bytes]:
         user = self.user(request)
         if user is None:
             return _problem(401, "Authentication required.")
@@ -185,16 +185,16 @@ class Floor:
         key = request.headers.get("idempotency-key", secrets.token_hex(16))
         assert self.pool is not None
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(self.transaction_sql, transfer_id)
+            row = await conn.fetchrow(self.transaction_sql, transaction_id)
             if row is None or row["credit"]["owner_id"] != user:
                 return _problem(404, "No such transaction.")
-            transfer = row["transfer"]
-            if transfer["status"] != "pending":
+            transaction = row["transfer"]
+            if transaction["status"] != "pending":
                 return _problem(409, "Not pending.")
             uuids, names = self.people(row["debit"], row["credit"])
-            uuids[self.capture.transfer_id] = transfer_id
-            amount = transfer["amount"]
-            answer = _encode.encode({"id": str(transfer_id), "status": "completed"})
+            uuids[self.capture.transaction_id] = transaction_id
+            amount = transaction["amount"]
+            answer = _encode.encode({"id": str(transaction_id), "status": "completed"})
             args = self.accept.bind(
                 uuids,
                 uuid7,
@@ -221,9 +221,11 @@ def create() -> Litestar:
     async def create_transfer(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await floor.create_transfer(request)
 
-    @post("/api/v1/wallet/transactions/{transfer_id:uuid}/action")
-    async def act(request: Request[Any, Any, Any], transfer_id: FromPath[UUID]) -> Response[bytes]:
-        return await floor.act(request, transfer_id)
+    @post("/api/v1/wallet/transactions/{transaction_id:uuid}/action")
+    async def act(
+        request: Request[Any, Any, Any], transaction_id: FromPath[UUID]
+    ) -> Response[bytes]:
+        return await floor.act(request, transaction_id)
 
     return Litestar(
         [create_transfer, act], on_startup=[floor.start], on_shutdown=[floor.stop], debug=False

@@ -76,10 +76,10 @@ async def main(seconds: float, concurrency: int, users: int) -> None:
             while time.perf_counter() < deadline:
                 (sender, _), (recipient, wallet) = rng.sample(people, 2)
                 started = time.perf_counter()
-                transfer = await core.transfers.create_transfer(
+                transaction = await core.transfers.create_transfer(
                     sender, amount="1.00", recipient=str(wallet.id)
                 )
-                await core.transfers.act(recipient, transfer.id, "accept")
+                await core.transfers.act(recipient, transaction.id, "accept")
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()

@@ -52,10 +52,10 @@ def transfers(data_file: str, hot: bool = False) -> Operation:
         )
         if status != 201:
             return [(status, 0.0)]
-        transfer_id = json.loads(payload)["id"]
+        transaction_id = json.loads(payload)["id"]
         accepted, _ = await conn.request(
             "POST",
-            f"/api/v1/wallet/transactions/{transfer_id}/action",
+            f"/api/v1/wallet/transactions/{transaction_id}/action",
             {
                 "Authorization": f"Bearer {recipient['token']}",
                 "Idempotency-Key": f"a{n}-{time.time_ns()}",

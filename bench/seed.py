@@ -113,12 +113,12 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
         )
     }
     start = max(r["updated_at"] for r in books.values()) + timedelta(milliseconds=1)
-    transfers, entries = [], []
+    transactions, entries = [], []
     for i in range(rows):
         created = base + timedelta(microseconds=i * 2000)
         posted = start + timedelta(microseconds=i)
         tid = uuid7()
-        transfers.append(
+        transactions.append(
             (
                 tid,
                 "deposit",
@@ -178,13 +178,13 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
         "updated_at",
     ]
     async with conn.transaction():
-        await conn.copy_records_to_table("transfers", records=transfers, columns=columns)
+        await conn.copy_records_to_table("transactions", records=transactions, columns=columns)
         await conn.copy_records_to_table(
             "entries",
             records=entries,
             columns=[
                 "id",
-                "transfer_id",
+                "transaction_id",
                 "account_id",
                 "total",
                 "delta",
@@ -194,14 +194,14 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
         )
         await conn.execute(
             "UPDATE accounts SET credits_posted = credits_posted + $1, "
-            "transfer_count = transfer_count + $1, updated_at = $3 WHERE id = $2",
+            "transaction_count = transaction_count + $1, updated_at = $3 WHERE id = $2",
             rows,
             wallet,
             last_posted,
         )
         await conn.execute(
             "UPDATE accounts SET debits_posted = debits_posted + $1, "
-            "transfer_count = transfer_count + $1, updated_at = $3 WHERE id = $2",
+            "transaction_count = transaction_count + $1, updated_at = $3 WHERE id = $2",
             rows,
             source,
             last_posted,
@@ -209,7 +209,7 @@ async def copy_transactions(conn: asyncpg.Connection, heavy: dict[str, Any], row
     await conn.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
     depth = min(9_990, rows - 1)
     row = await conn.fetchrow(
-        "SELECT id, created_at FROM transfers WHERE recipient_user_id = $1 OR sender_user_id = $1 "
+        "SELECT id, created_at FROM transactions WHERE recipient_user_id = $1 OR sender_user_id = $1 "
         "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
         user,
         depth - 1,

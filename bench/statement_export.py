@@ -39,23 +39,23 @@ START = datetime(2020, 1, 1, tzinfo=UTC)
 
 SEED = """
 WITH lines AS (
-    SELECT i, gen_random_uuid() AS transfer_id, gen_random_uuid() AS entry_id,
+    SELECT i, gen_random_uuid() AS transaction_id, gen_random_uuid() AS entry_id,
         $4::timestamptz + i * interval '1 second' AS at
     FROM generate_series(1, $5::bigint) AS i
 ),
 t AS (
-    INSERT INTO transfers (id, type, status, amount, currency, funding_source, debit_account_id,
+    INSERT INTO transactions (id, type, status, amount, currency, funding_source, debit_account_id,
         credit_account_id, reference, description, recipient_user_id, recipient_username,
         recipient_wallet_id, completed_at, failed_attempts, metadata, reversed_amount,
         created_at, updated_at)
-    SELECT transfer_id, 'deposit', 'completed', 100, 'USD', 'manual', $3, $2,
+    SELECT transaction_id, 'deposit', 'completed', 100, 'USD', 'manual', $3, $2,
         'DEP-' || lpad(i::text, 10, '0'), 'bench line ' || i || ', "quoted"', $1, 'bench', $2,
         at, 0, '{}', 0, at, at
     FROM lines
     RETURNING 1
 )
-INSERT INTO entries (id, transfer_id, account_id, total, delta, posted_at, balance_after)
-SELECT entry_id, transfer_id, $2, 'credits_posted', 100, at, 100 * i FROM lines
+INSERT INTO entries (id, transaction_id, account_id, total, delta, posted_at, balance_after)
+SELECT entry_id, transaction_id, $2, 'credits_posted', 100, at, 100 * i FROM lines
 WHERE (SELECT count(*) FROM t) > 0
 """
 
@@ -82,7 +82,7 @@ async def seed(dsn: str, lines: int) -> tuple[uuid.UUID, uuid.UUID]:
         await conn.execute(
             "INSERT INTO accounts (id, kind, currency, owner_id, owner_username, source,"
             " is_active, debits_posted, credits_posted, debits_pending, credits_pending,"
-            " transfer_count, created_at, updated_at) VALUES"
+            " transaction_count, created_at, updated_at) VALUES"
             " ($1, 'wallet', 'USD', $3, 'bench', NULL, true, 0, $4, 0, 0, $5, $6, $7),"
             " ($2, 'system', 'USD', NULL, NULL, 'manual', true, $4, 0, 0, 0, $5, $6, $7)",
             wallet,

@@ -51,7 +51,7 @@ class Capture:
     sender: dict[str, str]  # id, wallet_id, username
     recipient: dict[str, str]
     reference: str
-    transfer_id: UUID
+    transaction_id: UUID
     statements: list[Statement] = field(default_factory=list)
 
     def known_uuids(self) -> dict[UUID, str]:
@@ -94,7 +94,7 @@ def dump(capture: Capture, path: Path) -> None:
                 "sender": capture.sender,
                 "recipient": capture.recipient,
                 "reference": capture.reference,
-                "transfer_id": str(capture.transfer_id),
+                "transaction_id": str(capture.transaction_id),
                 "statements": [{"sql": s.sql, "args": _encode(s.args)} for s in capture.statements],
             }
         )
@@ -107,7 +107,7 @@ def load(path: Path) -> Capture:
         raw["sender"],
         raw["recipient"],
         raw["reference"],
-        UUID(raw["transfer_id"]),
+        UUID(raw["transaction_id"]),
         [Statement(s["sql"], _decode(s["args"])) for s in raw["statements"]],
     )
 
@@ -227,9 +227,9 @@ async def capture(url: str, redis_url: str, secret_key: str, data: dict[str, Any
                 },
             )
             assert created.status_code == 201, created.text
-            transfer = created.json()
+            transaction = created.json()
             accepted = await client.post(
-                f"/api/v1/wallet/transactions/{transfer['id']}/action",
+                f"/api/v1/wallet/transactions/{transaction['id']}/action",
                 json={"action": "accept"},
                 headers={
                     "Authorization": f"Bearer {recipient['token']}",
@@ -247,5 +247,9 @@ async def capture(url: str, redis_url: str, secret_key: str, data: dict[str, Any
         return {"id": p["id"], "wallet_id": p["wallet_id"], "username": p["username"]}
 
     return Capture(
-        person(sender), person(recipient), transfer["reference"], UUID(transfer["id"]), recorded
+        person(sender),
+        person(recipient),
+        transaction["reference"],
+        UUID(transaction["id"]),
+        recorded,
     )

@@ -27,7 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from wallet_core.ledger import Transfer
+from wallet_core.ledger import Transaction
 
 #: prometheus_client's own switch for multiprocess mode; read when it is first imported.
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
@@ -92,9 +92,9 @@ class Metrics:
         ``withdrawal``/``expired``...), whichever entrypoint moved it."""
         self._movements.labels(type_, status).inc(amount)
 
-    def count(self, transfer: Transfer) -> None:
+    def count(self, transaction: Transaction) -> None:
         """The core's MovementCounter: a transaction was created or reached a new status."""
-        self.count_movement(transfer.type.value, transfer.status.value)
+        self.count_movement(transaction.type.value, transaction.status.value)
 
     def render(self) -> bytes:
         """The Prometheus text format: this process's registry, or every worker's files."""

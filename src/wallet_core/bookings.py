@@ -16,9 +16,9 @@ from wallet_core.ledger import (
     FundingSource,
     Movement,
     Party,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
     open_pending,
     post_direct,
     post_pending,
@@ -30,11 +30,11 @@ from wallet_core.ledger import (
 class Booking:
     """A ledger operation's result: the transaction after it, and the movement explaining it."""
 
-    transfer: Transfer
+    transaction: Transaction
     movement: Movement
 
     def entries(self, ids: Sequence[UUID]) -> list[Entry]:
-        return self.movement.entries(self.transfer.id, ids, self.transfer.updated_at)
+        return self.movement.entries(self.transaction.id, ids, self.transaction.updated_at)
 
 
 def party_of(wallet: Account) -> Party:
@@ -46,7 +46,7 @@ def party_of(wallet: Account) -> Party:
 def hold(
     *,
     id: UUID,
-    type: TransferType,
+    type: TransactionType,
     funding_source: FundingSource,
     debit: Account,
     credit: Account,
@@ -60,10 +60,10 @@ def hold(
 ) -> Booking:
     """A pending transaction (a transfer, or a cash-out toward the ATM sink) and its hold."""
     movement = open_pending(debit, credit, amount, now)
-    transfer = Transfer(
+    transaction = Transaction(
         id=id,
         type=type,
-        status=TransferStatus.PENDING,
+        status=TransactionStatus.PENDING,
         amount=amount,
         currency=debit.currency,
         funding_source=funding_source,
@@ -79,7 +79,7 @@ def hold(
         code_digest=code_digest,
         metadata=dict(metadata or {}),
     )
-    return Booking(transfer, movement)
+    return Booking(transaction, movement)
 
 
 def credit_from_source(
@@ -98,10 +98,10 @@ def credit_from_source(
     if source.source is None:
         raise LedgerInvariantViolated(f"account {source.id} is not a funding source")
     movement = post_direct(source, wallet, amount, now)
-    transfer = Transfer(
+    transaction = Transaction(
         id=id,
-        type=TransferType.DEPOSIT,
-        status=TransferStatus.COMPLETED,
+        type=TransactionType.DEPOSIT,
+        status=TransactionStatus.COMPLETED,
         amount=amount,
         currency=wallet.currency,
         funding_source=source.source,
@@ -116,27 +116,31 @@ def credit_from_source(
         completed_at=now,
         metadata=dict(metadata or {}),
     )
-    return Booking(transfer, movement)
+    return Booking(transaction, movement)
 
 
-def settle(transfer: Transfer, debit: Account, credit: Account, now: datetime) -> Booking:
+def settle(transaction: Transaction, debit: Account, credit: Account, now: datetime) -> Booking:
     """Post a pending transaction (an accepted transfer, a verified cash-out)."""
-    movement = post_pending(debit, credit, transfer.amount, now)
-    return Booking(transfer.finish(TransferStatus.COMPLETED, now), movement)
+    movement = post_pending(debit, credit, transaction.amount, now)
+    return Booking(transaction.finish(TransactionStatus.COMPLETED, now), movement)
 
 
 def release(
-    transfer: Transfer, debit: Account, credit: Account, status: TransferStatus, now: datetime
+    transaction: Transaction,
+    debit: Account,
+    credit: Account,
+    status: TransactionStatus,
+    now: datetime,
 ) -> Booking:
     """Void a pending transaction's hold and give it its terminal ``status``."""
     if status not in VOID_STATUSES:
         raise LedgerInvariantViolated(f"{status} does not release a hold")
-    movement = void_pending(debit, credit, transfer.amount, now)
-    return Booking(transfer.finish(status, now), movement)
+    movement = void_pending(debit, credit, transaction.amount, now)
+    return Booking(transaction.finish(status, now), movement)
 
 
 def reverse(
-    original: Transfer,
+    original: Transaction,
     debit: Account,
     credit: Account,
     *,
@@ -145,7 +149,7 @@ def reverse(
     reference: str,
     now: datetime,
     reason: str,
-) -> tuple[Booking, Transfer]:
+) -> tuple[Booking, Transaction]:
     """Move (part of) a completed transaction back the way it came, born completed: ``debit``
     is the account the original credited, ``credit`` the one it debited. Returns the reversal's
     booking and the original with its ``reversed_amount`` grown by ``amount``."""
@@ -154,10 +158,10 @@ def reverse(
     if amount > original.amount - original.reversed_amount:
         raise LedgerInvariantViolated("reversals never add up to more than the original")
     movement = post_direct(debit, credit, amount, now)
-    reversal = Transfer(
+    reversal = Transaction(
         id=id,
-        type=TransferType.REVERSAL,
-        status=TransferStatus.COMPLETED,
+        type=TransactionType.REVERSAL,
+        status=TransactionStatus.COMPLETED,
         amount=amount,
         currency=original.currency,
         funding_source=original.funding_source,

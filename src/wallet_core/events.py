@@ -21,8 +21,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from wallet_core.journal import TransferChange
-from wallet_core.ledger import Account, Party, Transfer, TransferStatus
+from wallet_core.journal import TransactionChange
+from wallet_core.ledger import Account, Party, Transaction, TransactionStatus
 from wallet_core.money import Currencies, format_minor
 from wallet_core.queries import PageRequest
 
@@ -39,10 +39,10 @@ class EventType(StrEnum):
 
 #: The event a transaction's new status is announced by.
 STATUS_EVENTS = {
-    TransferStatus.COMPLETED: EventType.TRANSACTION_COMPLETED,
-    TransferStatus.REJECTED: EventType.TRANSACTION_REJECTED,
-    TransferStatus.CANCELLED: EventType.TRANSACTION_CANCELLED,
-    TransferStatus.EXPIRED: EventType.TRANSACTION_EXPIRED,
+    TransactionStatus.COMPLETED: EventType.TRANSACTION_COMPLETED,
+    TransactionStatus.REJECTED: EventType.TRANSACTION_REJECTED,
+    TransactionStatus.CANCELLED: EventType.TRANSACTION_CANCELLED,
+    TransactionStatus.EXPIRED: EventType.TRANSACTION_EXPIRED,
 }
 
 
@@ -97,7 +97,7 @@ def _party(party: Party | None) -> dict[str, str] | None:
     }
 
 
-def transaction_data(t: Transfer, currencies: Currencies) -> dict[str, Any]:
+def transaction_data(t: Transaction, currencies: Currencies) -> dict[str, Any]:
     """The transaction object of the API as JSON (the same fields as ``GET`` shows)."""
     counterparty = t.counterparty_wallet_id
     return {
@@ -141,16 +141,16 @@ def wallet_data(wallet: Account, currencies: Currencies) -> dict[str, Any]:
 
 
 def transaction_event(
-    event_id: UUID, kind: EventType, transfer: Transfer, currencies: Currencies
+    event_id: UUID, kind: EventType, transaction: Transaction, currencies: Currencies
 ) -> Event:
     return Event(
         id=event_id,
         type=kind,
-        created_at=transfer.updated_at,
-        data={"transaction": transaction_data(transfer, currencies)},
-        user_ids=transfer.party_user_ids,
-        transaction_id=transfer.id,
-        wallet_id=transfer.wallet_id,
+        created_at=transaction.updated_at,
+        data={"transaction": transaction_data(transaction, currencies)},
+        user_ids=transaction.party_user_ids,
+        transaction_id=transaction.id,
+        wallet_id=transaction.wallet_id,
     )
 
 
@@ -167,18 +167,18 @@ def wallet_event(event_id: UUID, wallet: Account, currencies: Currencies) -> Eve
 
 def write_events(
     new_id: Callable[[], UUID],
-    created: Iterable[Transfer],
-    changed: Iterable[TransferChange],
+    created: Iterable[Transaction],
+    changed: Iterable[TransactionChange],
     currencies: Currencies,
 ) -> tuple[Event, ...]:
     """The events of a write: ``transaction.created`` for each new transaction (and its
     completion when it is born completed), one event per status a transaction moves to, and
     ``transaction.reversed`` for an original whose reversed amount grew."""
-    kinds: list[tuple[EventType, Transfer]] = []
-    for transfer in created:
-        kinds.append((EventType.TRANSACTION_CREATED, transfer))
-        if transfer.status in STATUS_EVENTS:
-            kinds.append((STATUS_EVENTS[transfer.status], transfer))
+    kinds: list[tuple[EventType, Transaction]] = []
+    for transaction in created:
+        kinds.append((EventType.TRANSACTION_CREATED, transaction))
+        if transaction.status in STATUS_EVENTS:
+            kinds.append((STATUS_EVENTS[transaction.status], transaction))
     for change in changed:
         after = change.after
         if after.status is not change.before.status and after.status in STATUS_EVENTS:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from wallet_core.errors import LedgerInvariantViolated
-from wallet_core.ledger import POSTED_COLUMNS, Account, Column, Entry, Transfer, next_change_at
+from wallet_core.ledger import POSTED_COLUMNS, Account, Column, Entry, Transaction, next_change_at
 from wallet_core.money import MAX_MINOR_TOTAL
 from wallet_core.notifications import Notification
 
@@ -53,15 +53,15 @@ class StoredReceipt:
 
 
 @dataclass(frozen=True, slots=True)
-class TransferChange:
+class TransactionChange:
     """A transaction moving from ``before`` (as it was read) to ``after``.
 
     The guard: the stored row still has ``before``'s status, failed attempts and reversed amount,
     and, when ``unexpired_at`` is set, its expiry is after that instant.
     """
 
-    before: Transfer
-    after: Transfer
+    before: Transaction
+    after: Transaction
     unexpired_at: datetime | None = None
 
 
@@ -73,23 +73,23 @@ class Deltas:
     credits_posted: int = 0
     debits_pending: int = 0
     credits_pending: int = 0
-    transfer_count: int = 0
+    transaction_count: int = 0
 
     def plus(self, column: Column, delta: int) -> Deltas:
         values = {c.value: getattr(self, c.value) for c in Column}
         values[column.value] += delta
-        return Deltas(**values, transfer_count=self.transfer_count)
+        return Deltas(**values, transaction_count=self.transaction_count)
 
     def counted(self) -> Deltas:
         values = {c.value: getattr(self, c.value) for c in Column}
-        return Deltas(**values, transfer_count=self.transfer_count + 1)
+        return Deltas(**values, transaction_count=self.transaction_count + 1)
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
     now: datetime
-    created: tuple[Transfer, ...] = ()
-    changed: tuple[TransferChange, ...] = ()
+    created: tuple[Transaction, ...] = ()
+    changed: tuple[TransactionChange, ...] = ()
     entries: tuple[Entry, ...] = ()
     notifications: tuple[Notification, ...] = ()
     #: Wallets that must still be active for the write to apply.
@@ -126,13 +126,13 @@ class LedgerWrite:
             result[entry.account_id] = result.get(entry.account_id, Deltas()).plus(
                 entry.column, entry.delta
             )
-        for transfer in self.created:
-            for side in (transfer.debit_account_id, transfer.credit_account_id):
+        for transaction in self.created:
+            for side in (transaction.debit_account_id, transaction.credit_account_id):
                 result[side] = result.get(side, Deltas()).counted()
         return dict(sorted(result.items(), key=lambda item: item[0].bytes))
 
     @property
-    def movements(self) -> tuple[Transfer, ...]:
+    def movements(self) -> tuple[Transaction, ...]:
         """The transactions this write creates or moves to another status."""
         changed = (c.after for c in self.changed if c.after.status is not c.before.status)
         return (*self.created, *changed)
@@ -161,7 +161,7 @@ def moved(account: Account, deltas: Deltas, now: datetime) -> Account:
         credits_posted=account.credits_posted + deltas.credits_posted,
         debits_pending=account.debits_pending + deltas.debits_pending,
         credits_pending=account.credits_pending + deltas.credits_pending,
-        transfer_count=account.transfer_count + deltas.transfer_count,
+        transaction_count=account.transaction_count + deltas.transaction_count,
         updated_at=next_change_at(account, now),
     )
 
@@ -183,7 +183,7 @@ def with_running_balances(
 def refusal(
     write: LedgerWrite,
     accounts: Mapping[UUID, Account],
-    transfers: Mapping[UUID, Transfer],
+    transactions: Mapping[UUID, Transaction],
 ) -> str | None:
     """Why ``write`` must not apply to the current ``accounts`` and ``transfers`` (None: it may).
 
@@ -191,7 +191,7 @@ def refusal(
     conditions in SQL.
     """
     for change in write.changed:
-        current = transfers.get(change.before.id)
+        current = transactions.get(change.before.id)
         if current is None:
             return f"transaction {change.before.id} is gone"
         if (current.status, current.failed_attempts, current.reversed_amount) != (
@@ -223,6 +223,6 @@ def refusal(
     return None
 
 
-def touched_users(transfers: Iterable[Transfer]) -> tuple[UUID, ...]:
+def touched_users(transactions: Iterable[Transaction]) -> tuple[UUID, ...]:
     """The users whose cached transaction lists a change to these transactions affects."""
-    return tuple(dict.fromkeys(u for t in transfers for u in t.party_user_ids))
+    return tuple(dict.fromkeys(u for t in transactions for u in t.party_user_ids))

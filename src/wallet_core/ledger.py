@@ -37,7 +37,7 @@ class FundingSource(StrEnum):
     MANUAL = "manual"
 
 
-class TransferType(StrEnum):
+class TransactionType(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
@@ -45,10 +45,12 @@ class TransferType(StrEnum):
 
 
 #: What a reversal may reverse (a reversal itself never is).
-REVERSIBLE_TYPES = frozenset({TransferType.DEPOSIT, TransferType.WITHDRAWAL, TransferType.TRANSFER})
+REVERSIBLE_TYPES = frozenset(
+    {TransactionType.DEPOSIT, TransactionType.WITHDRAWAL, TransactionType.TRANSFER}
+)
 
 
-class TransferStatus(StrEnum):
+class TransactionStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
     REJECTED = "rejected"
@@ -58,15 +60,15 @@ class TransferStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self is not TransferStatus.PENDING
+        return self is not TransactionStatus.PENDING
 
 
 VOID_STATUSES = frozenset(
     {
-        TransferStatus.REJECTED,
-        TransferStatus.CANCELLED,
-        TransferStatus.EXPIRED,
-        TransferStatus.FAILED,
+        TransactionStatus.REJECTED,
+        TransactionStatus.CANCELLED,
+        TransactionStatus.EXPIRED,
+        TransactionStatus.FAILED,
     }
 )
 
@@ -99,7 +101,7 @@ class Account:
     credits_pending: int = 0
     #: How many transfers this account is a side of: keeps "how many transactions involve my
     #: wallets" an O(1) question however long the history.
-    transfer_count: int = 0
+    transaction_count: int = 0
 
     @property
     def is_wallet(self) -> bool:
@@ -153,12 +155,12 @@ class Party:
 
 
 @dataclass(frozen=True, slots=True)
-class Transfer:
+class Transaction:
     """A movement between two accounts: a deposit, a transfer or a cash-out (withdrawal)."""
 
     id: UUID
-    type: TransferType
-    status: TransferStatus
+    type: TransactionType
+    status: TransactionStatus
     amount: int
     currency: str
     funding_source: FundingSource
@@ -203,21 +205,21 @@ class Transfer:
 
     def is_due(self, now: datetime) -> bool:
         return (
-            self.status is TransferStatus.PENDING
+            self.status is TransactionStatus.PENDING
             and self.expires_at is not None
             and self.expires_at <= now
         )
 
-    def finish(self, status: TransferStatus, now: datetime) -> Transfer:
+    def finish(self, status: TransactionStatus, now: datetime) -> Transaction:
         """The one state change a transfer ever makes: pending -> a terminal state."""
-        if self.status is not TransferStatus.PENDING:
+        if self.status is not TransactionStatus.PENDING:
             raise NotPending(f"Transaction {self.reference} is {self.status.value}, not pending.")
-        if status is TransferStatus.PENDING:
+        if status is TransactionStatus.PENDING:
             raise LedgerInvariantViolated("a transfer can only leave the pending state")
-        completed_at = now if status is TransferStatus.COMPLETED else None
+        completed_at = now if status is TransactionStatus.COMPLETED else None
         return replace(self, status=status, updated_at=now, completed_at=completed_at)
 
-    def with_failed_attempt(self, now: datetime) -> Transfer:
+    def with_failed_attempt(self, now: datetime) -> Transaction:
         return replace(self, failed_attempts=self.failed_attempts + 1, updated_at=now)
 
 
@@ -234,7 +236,7 @@ class Entry:
     """
 
     id: UUID
-    transfer_id: UUID
+    transaction_id: UUID
     account_id: UUID
     column: Column
     delta: int
@@ -262,9 +264,9 @@ class Movement:
     accounts: tuple[Account, ...]
     lines: tuple[tuple[UUID, Column, int], ...]
 
-    def entries(self, transfer_id: UUID, ids: Sequence[UUID], now: datetime) -> list[Entry]:
+    def entries(self, transaction_id: UUID, ids: Sequence[UUID], now: datetime) -> list[Entry]:
         return [
-            Entry(entry_id, transfer_id, account_id, column, delta, now)
+            Entry(entry_id, transaction_id, account_id, column, delta, now)
             for entry_id, (account_id, column, delta) in zip(ids, self.lines, strict=True)
         ]
 
@@ -297,7 +299,7 @@ def _apply(
     accounts = {
         key: replace(
             a,
-            transfer_count=a.transfer_count + (1 if new_transfer else 0),
+            transaction_count=a.transaction_count + (1 if new_transfer else 0),
             updated_at=next_change_at(originals[key], now),
         )
         for key, a in accounts.items()

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from wallet_core.ledger import Account, Transfer
+from wallet_core.ledger import Account, Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
-class TransferParties:
+class TransactionParties:
     """The sender's wallets, and who each reading of the recipient reference finds."""
 
     sender_wallets: tuple[Account, ...]
@@ -56,7 +56,7 @@ class WalletsAndSinks:
 class ProviderDeposit:
     """For a provider's deposit notice: a transaction it already made, or whom to credit."""
 
-    existing: Transfer | None
+    existing: Transaction | None
     recipient: Candidate | None
     systems: Mapping[str, Account] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class ProviderDeposit:
 class TransactionState:
     """A transaction and the two accounts it moves between."""
 
-    transfer: Transfer
+    transaction: Transaction
     debit: Account
     credit: Account
 
@@ -80,13 +80,13 @@ class CashOutAttempt:
     status), and the owner's pending cash-outs, with the accounts they move between."""
 
     user_id: UUID | None
-    matches: tuple[Transfer, ...] = ()
-    pending: tuple[Transfer, ...] = ()
+    matches: tuple[Transaction, ...] = ()
+    pending: tuple[Transaction, ...] = ()
     accounts: Mapping[UUID, Account] = field(default_factory=dict)
 
-    def state(self, transfer: Transfer) -> TransactionState:
+    def state(self, transaction: Transaction) -> TransactionState:
         return TransactionState(
-            transfer,
-            self.accounts[transfer.debit_account_id],
-            self.accounts[transfer.credit_account_id],
+            transaction,
+            self.accounts[transaction.debit_account_id],
+            self.accounts[transaction.credit_account_id],
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from wallet_core.ledger import Account, Entry, Transfer, TransferType
+from wallet_core.ledger import Account, Entry, Transaction, TransactionType
 from wallet_core.queries import Ordering, PageRequest, SortValue
 
 LINE_ORDERINGS: Mapping[str, str] = {"posted_at": "posted_at"}
@@ -22,7 +22,7 @@ class Line:
 
     id: UUID
     transaction_id: UUID
-    type: TransferType
+    type: TransactionType
     reference: str
     description: str
     #: Signed minor units: a credit positive, a debit negative.
@@ -32,18 +32,18 @@ class Line:
     currency: str
 
 
-def line_of(entry: Entry, transfer: Transfer) -> Line:
+def line_of(entry: Entry, transaction: Transaction) -> Line:
     assert entry.balance_after is not None, "only posted entries are lines"
     return Line(
         id=entry.id,
-        transaction_id=transfer.id,
-        type=transfer.type,
-        reference=transfer.reference,
-        description=transfer.description,
+        transaction_id=transaction.id,
+        type=transaction.type,
+        reference=transaction.reference,
+        description=transaction.description,
         amount=entry.amount,
         balance_after=entry.balance_after,
         posted_at=entry.posted_at,
-        currency=transfer.currency,
+        currency=transaction.currency,
     )
 
 

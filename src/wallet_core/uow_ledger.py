@@ -22,15 +22,15 @@ from wallet_core.journal import (
     refusal,
     with_running_balances,
 )
-from wallet_core.ledger import Account, FundingSource, Transfer
+from wallet_core.ledger import Account, FundingSource, Transaction
 from wallet_core.ports import Storage, UnitOfWork
 from wallet_core.snapshots import (
     Candidate,
     CashOutAttempt,
     ProviderDeposit,
     RecipientQuery,
+    TransactionParties,
     TransactionState,
-    TransferParties,
     WalletsAndSinks,
 )
 from wallet_core.users import User
@@ -58,19 +58,21 @@ async def _systems(
     return {c: a for c, a in found.items() if a is not None}
 
 
-async def _state(uow: UnitOfWork, transfer: Transfer) -> TransactionState:
-    debit = await uow.accounts.get(transfer.debit_account_id)
-    credit = await uow.accounts.get(transfer.credit_account_id)
+async def _state(uow: UnitOfWork, transaction: Transaction) -> TransactionState:
+    debit = await uow.accounts.get(transaction.debit_account_id)
+    credit = await uow.accounts.get(transaction.credit_account_id)
     assert debit is not None and credit is not None
-    return TransactionState(transfer, debit, credit)
+    return TransactionState(transaction, debit, credit)
 
 
 class UnitOfWorkLedger:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    async def transfer_parties(self, sender_id: UUID, recipient: RecipientQuery) -> TransferParties:
-        async def work(uow: UnitOfWork) -> TransferParties:
+    async def transaction_parties(
+        self, sender_id: UUID, recipient: RecipientQuery
+    ) -> TransactionParties:
+        async def work(uow: UnitOfWork) -> TransactionParties:
             sender_wallets = tuple(await uow.accounts.wallets_of(sender_id))
             named = by_wallet = by_phone = by_username = None
             if recipient.wallet_id is not None:
@@ -85,7 +87,7 @@ class UnitOfWorkLedger:
                 by_username = await _candidate(
                     uow, await uow.users.find_by_username(recipient.username)
                 )
-            return TransferParties(sender_wallets, named, by_wallet, by_phone, by_username)
+            return TransactionParties(sender_wallets, named, by_wallet, by_phone, by_username)
 
         return await self._storage.run_read(work)
 
@@ -112,7 +114,7 @@ class UnitOfWorkLedger:
         self, source: FundingSource, provider_id: str, phone_number: str
     ) -> ProviderDeposit:
         async def work(uow: UnitOfWork) -> ProviderDeposit:
-            existing = await uow.transfers.by_provider_id(source, provider_id)
+            existing = await uow.transactions.by_provider_id(source, provider_id)
             if existing is not None:
                 return ProviderDeposit(existing, None)
             user = await _candidate(uow, await uow.users.find_by_phone(phone_number))
@@ -121,10 +123,10 @@ class UnitOfWorkLedger:
 
         return await self._storage.run_read(work)
 
-    async def transaction(self, transfer_id: UUID) -> TransactionState | None:
+    async def transaction(self, transaction_id: UUID) -> TransactionState | None:
         async def work(uow: UnitOfWork) -> TransactionState | None:
-            transfer = await uow.transfers.get(transfer_id)
-            return None if transfer is None else await _state(uow, transfer)
+            transaction = await uow.transactions.get(transaction_id)
+            return None if transaction is None else await _state(uow, transaction)
 
         return await self._storage.run_read(work)
 
@@ -136,20 +138,20 @@ class UnitOfWorkLedger:
             if user is None:
                 return CashOutAttempt(None)
             wallet_ids = [w.id for w in await uow.accounts.wallets_of(user.id)]
-            matches = await uow.transfers.withdrawals_of(
+            matches = await uow.transactions.withdrawals_of(
                 wallet_ids, code_digests=code_digests, pending_only=False
             )
-            pending = await uow.transfers.withdrawals_of(wallet_ids, pending_only=True)
+            pending = await uow.transactions.withdrawals_of(wallet_ids, pending_only=True)
             accounts: dict[UUID, Account] = {}
-            for transfer in [*matches, *pending]:
-                accounts.update((await _state(uow, transfer)).accounts)
+            for transaction in [*matches, *pending]:
+                accounts.update((await _state(uow, transaction)).accounts)
             return CashOutAttempt(user.id, tuple(matches), tuple(pending), accounts)
 
         return await self._storage.run_read(work)
 
     async def due(self, now: datetime, limit: int) -> list[TransactionState]:
         async def work(uow: UnitOfWork) -> list[TransactionState]:
-            return [await _state(uow, t) for t in await uow.transfers.lock_due(now, limit)]
+            return [await _state(uow, t) for t in await uow.transactions.lock_due(now, limit)]
 
         return await self._storage.run_read(work)
 
@@ -181,21 +183,21 @@ class UnitOfWorkLedger:
                 claimed = await uow.receipts.claim(write.receipt)
                 if claimed is not Written.APPLIED:
                     raise _Refused(claimed)
-            transfers: dict[UUID, Transfer] = {}
+            transactions: dict[UUID, Transaction] = {}
             for change in write.changed:
-                current = await uow.transfers.lock(change.before.id)
+                current = await uow.transactions.lock(change.before.id)
                 if current is not None:
-                    transfers[current.id] = current
+                    transactions[current.id] = current
             deltas = write.deltas()
             accounts = await uow.accounts.lock(deltas)
-            if refusal(write, accounts, transfers) is not None:
+            if refusal(write, accounts, transactions) is not None:
                 raise _Refused(Written.REFUSED)
             after = {i: moved(accounts[i], d, write.now) for i, d in deltas.items()}
             await uow.accounts.save(list(after.values()))
-            for transfer in write.created:
-                await uow.transfers.add(transfer)
+            for transaction in write.created:
+                await uow.transactions.add(transaction)
             for change in write.changed:
-                await uow.transfers.update(change.after)
+                await uow.transactions.update(change.after)
             await uow.entries.add_many(with_running_balances(write.entries, after))
             await uow.outbox.add_many(write.notifications)
             await uow.events.add_many(write.events)

@@ -34,10 +34,10 @@ from wallet_client.models import (
     TransactionActionAction,
     TransactionPage,
     TransactionResponse,
+    TransactionStatus,
+    TransactionType,
     TransferCreate,
     TransferCreated,
-    TransferStatus,
-    TransferType,
     UsernameLogin,
 )
 
@@ -121,7 +121,7 @@ async def first_transfer(
         ),
         TransferCreated,
     )
-    assert sent.status is TransferStatus.PENDING
+    assert sent.status is TransactionStatus.PENDING
     assert sent.funding_source is FundingSource.INTERNAL
     accepted = expect(
         await act_on_transaction.asyncio(
@@ -132,10 +132,10 @@ async def first_transfer(
         ),
         TransactionResponse,
     )
-    assert accepted.status is TransferStatus.COMPLETED
+    assert accepted.status is TransactionStatus.COMPLETED
     page = expect(
         await list_transactions.asyncio(
-            client=authed(ann_tokens), type_=[TransferType.TRANSFER], page_size=10
+            client=authed(ann_tokens), type_=[TransactionType.TRANSFER], page_size=10
         ),
         TransactionPage,
     )

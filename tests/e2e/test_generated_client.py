@@ -89,7 +89,7 @@ async def test_a_generated_client_sends_and_accepts_a_transfer(
     tag = f"{uuid.uuid4().int % 10**8:08d}"
     outcome = await flow.first_transfer("http://testserver", transport, staff.access_token, tag)
 
-    from wallet_client.models import TransactionResponse, TransferCreated, TransferType
+    from wallet_client.models import TransactionResponse, TransactionType, TransferCreated
 
     assert type(outcome.sent) is TransferCreated
     assert outcome.sent.type_ == "transfer"
@@ -98,7 +98,7 @@ async def test_a_generated_client_sends_and_accepts_a_transfer(
     assert isinstance(listed, TransactionResponse)
     assert (listed.id, listed.type_, listed.amount) == (
         outcome.sent.id,
-        TransferType.TRANSFER,
+        TransactionType.TRANSFER,
         "25.50",
     )
     assert _unset_fields(outcome.models) == []

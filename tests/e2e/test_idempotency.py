@@ -349,7 +349,8 @@ async def test_in_flight_duplicate_action(
     async with engine.connect() as blocker:
         transaction = await blocker.begin()
         await blocker.execute(
-            text("SELECT id FROM transfers WHERE id = :id FOR UPDATE"), {"id": uuid.UUID(tx["id"])}
+            text("SELECT id FROM transactions WHERE id = :id FOR UPDATE"),
+            {"id": uuid.UUID(tx["id"])},
         )
         first = asyncio.create_task(act(client, bob, tx["id"], "accept", k))
         try:

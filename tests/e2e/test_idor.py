@@ -23,7 +23,7 @@ class Victim:
     bob: Person
     mallory: Person
     alice_eur: str
-    transfer_id: str
+    transaction_id: str
     withdrawal_id: str
     deposit_id: str
 
@@ -58,7 +58,7 @@ async def snapshot(api: Api, v: Victim) -> Any:
         w = await api.wallet(who, wid)
         wallets.append({k: w[k] for k in w if k != "updated_at"} | {"updated": w["updated_at"]})
     txs = []
-    for tx_id in (v.transfer_id, v.withdrawal_id, v.deposit_id):
+    for tx_id in (v.transaction_id, v.withdrawal_id, v.deposit_id):
         response = await api.client.get(f"{TX}/{tx_id}", headers=staff.headers)
         txs.append(response.json())
     return wallets, txs
@@ -116,12 +116,14 @@ async def test_reading_someone_elses_transactions(
 ) -> None:
     m, bob = world.mallory, world.bob
     before = await snapshot(api, world)
-    for tx_id in (world.transfer_id, world.withdrawal_id, world.deposit_id):
+    for tx_id in (world.transaction_id, world.withdrawal_id, world.deposit_id):
         theirs = await client.get(f"{TX}/{tx_id}", headers=m.headers)
         nothing = await client.get(f"{TX}/{uuid.uuid4()}", headers=m.headers)
         same_404(theirs, nothing)
     # Bob is a party to the transfer only.
-    assert (await client.get(f"{TX}/{world.transfer_id}", headers=bob.headers)).status_code == 200
+    assert (
+        await client.get(f"{TX}/{world.transaction_id}", headers=bob.headers)
+    ).status_code == 200
     for tx_id in (world.withdrawal_id, world.deposit_id):
         assert (await client.get(f"{TX}/{tx_id}", headers=bob.headers)).status_code == 404
     assert await snapshot(api, world) == before
@@ -132,13 +134,13 @@ async def test_acting_on_someone_elses_transactions(
 ) -> None:
     m, bob = world.mallory, world.bob
     before = await snapshot(api, world)
-    for tx_id in (world.transfer_id, world.withdrawal_id, world.deposit_id):
+    for tx_id in (world.transaction_id, world.withdrawal_id, world.deposit_id):
         for action in ("accept", "reject", "cancel"):
             theirs = await api.act(m, tx_id, action)
             nothing = await api.act(m, str(uuid.uuid4()), action)
             same_404(theirs, nothing)
     # The recipient of the transfer may not cancel it, nor touch Alice's cash-out.
-    assert (await api.act(bob, world.transfer_id, "cancel")).status_code == 404
+    assert (await api.act(bob, world.transaction_id, "cancel")).status_code == 404
     for action in ("accept", "reject", "cancel"):
         assert (await api.act(bob, world.withdrawal_id, action)).status_code == 404
     assert await snapshot(api, world) == before
@@ -206,7 +208,7 @@ async def test_filtering_by_someone_elses_ids(
         response = await client.get(TX, params=params, headers=m.headers)
         assert response.status_code == 200, response.text
         ids = {t["id"] for t in response.json()["results"]}
-        assert not ids & {world.transfer_id, world.withdrawal_id, world.deposit_id}, params
+        assert not ids & {world.transaction_id, world.withdrawal_id, world.deposit_id}, params
         if params.get("reference") is None:
             assert response.json()["count"] == 0, params
     # The owner does see them with the same filter.
@@ -214,7 +216,7 @@ async def test_filtering_by_someone_elses_ids(
         TX, params={"wallet": world.alice.wallet_id}, headers=world.alice.headers
     )
     assert {t["id"] for t in own.json()["results"]} == {
-        world.transfer_id,
+        world.transaction_id,
         world.withdrawal_id,
         world.deposit_id,
     }
@@ -222,7 +224,7 @@ async def test_filtering_by_someone_elses_ids(
 
 async def test_staff_sees_everything(client: httpx.AsyncClient, api: Api, world: Victim) -> None:
     staff = await api.staff()
-    for tx_id in (world.transfer_id, world.withdrawal_id, world.deposit_id):
+    for tx_id in (world.transaction_id, world.withdrawal_id, world.deposit_id):
         assert (await client.get(f"{TX}/{tx_id}", headers=staff.headers)).status_code == 200
     assert (
         await client.get(f"{WALLET}/{world.alice_eur}", headers=staff.headers)

@@ -309,14 +309,14 @@ async def test_expiry_job_invalidates_both_parties(
     cash = await yesterday.core.cashouts.request(alice.actor, amount="3.00")
     assert statuses(await primed(client, container, alice)) == {
         str(old.id): "pending",
-        str(cash.transfer.id): "pending",
+        str(cash.transaction.id): "pending",
         deposit["id"]: "completed",
     }
     assert statuses(await primed(client, container, bob)) == {str(old.id): "pending"}
     assert await container.core.expiry.expire_due() >= 2
     after = statuses(await fresh(client, container, alice))
     assert after[str(old.id)] == "expired"
-    assert after[str(cash.transfer.id)] == "expired"
+    assert after[str(cash.transaction.id)] == "expired"
     assert statuses(await fresh(client, container, bob)) == {str(old.id): "expired"}
     assert (await api.wallet(alice))["available_balance"] == "20.00"
 
@@ -348,7 +348,7 @@ async def test_late_cash_out_verification_invalidates(
     late = await _cashout_webhook(client, alice, cash.withdrawal_code)
     assert late.status_code == 422 and late.json()["code"] == "expired"
     after = await fresh(client, container, alice, {"type": "withdrawal"})
-    assert statuses(after) == {str(cash.transfer.id): "expired"}
+    assert statuses(after) == {str(cash.transaction.id): "expired"}
     assert (await api.wallet(alice))["available_balance"] == "20.00"
 
 

@@ -105,12 +105,12 @@ async def test_one_scrape_adds_up_both_workers_and_counts_every_movement(
                 )
                 assert approved.json()["status"] == "approved", approved.text
 
-                transfer = await http.post(
+                transaction = await http.post(
                     "/api/v1/wallet/transactions",
                     json={"type": "transfer", "amount": "1.00", "recipient": bob.username},
                     headers={**alice.headers, **idem()},
                 )
-                assert transfer.status_code == 201, transfer.text
+                assert transaction.status_code == 201, transaction.text
 
                 async def expired() -> bool:
                     text = await server.metrics()

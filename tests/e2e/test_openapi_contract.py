@@ -213,9 +213,9 @@ def test_a_created_transaction_is_a_union_discriminated_by_type(document: dict[s
             assert _resolve(document, ref)["properties"]["type"]["const"] == tag
     created = operation["responses"]["201"]["content"]["application/json"]["schema"]
     withdrawal = _resolve(document, created["discriminator"]["mapping"]["withdrawal"])
-    transfer = _resolve(document, created["discriminator"]["mapping"]["transfer"])
+    transaction = _resolve(document, created["discriminator"]["mapping"]["transfer"])
     assert "withdrawal_code" in withdrawal["required"]
-    assert "withdrawal_code" not in transfer["properties"]
+    assert "withdrawal_code" not in transaction["properties"]
 
 
 def _refs(node: Any) -> set[str]:
@@ -240,16 +240,16 @@ def _inline_enums(node: Any, path: str = "") -> list[tuple[str, tuple[Any, ...]]
 
 def test_one_enum_per_concept(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
-    assert schemas["TransferStatus"]["enum"] == [
+    assert schemas["TransactionStatus"]["enum"] == [
         *("pending", "completed", "rejected", "cancelled", "expired", "failed")
     ]
     assert schemas["Currency"]["enum"] == ["USD", "EUR", "GBP", "LBP"]
     # Statuses, types, funding sources and currencies are named once, never spelled inline.
-    for concept in ("TransferStatus", "TransferType", "FundingSource", "Currency"):
+    for concept in ("TransactionStatus", "TransactionType", "FundingSource", "Currency"):
         values = tuple(schemas[concept]["enum"])
         copies = [p for p, e in _inline_enums(document) if set(e) == set(values)]
         assert copies == [f"/components/schemas/{concept}"], copies
-    assert "#/components/schemas/TransferStatus" in _refs(document["paths"])
+    assert "#/components/schemas/TransactionStatus" in _refs(document["paths"])
 
 
 def _parameter(document: dict[str, Any], path: str, name: str) -> dict[str, Any]:

@@ -188,7 +188,7 @@ async def test_both_parties_are_emailed(api: Api, database_url: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT kind, user_id FROM outbox_events WHERE payload->>'transfer_id' = $1",
+            "SELECT kind, user_id FROM outbox_events WHERE payload->>'transaction_id' = $1",
             reversal["id"],
         )
     finally:

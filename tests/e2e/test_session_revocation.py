@@ -154,8 +154,8 @@ async def test_a_deactivated_users_token_moves_no_money(
         "0.00",
         "4.00",
     )
-    transfer = await client.get(f"{TX}/{incoming.json()['id']}", headers=staff.headers)
-    assert transfer.json()["status"] == "pending"
+    transaction = await client.get(f"{TX}/{incoming.json()['id']}", headers=staff.headers)
+    assert transaction.json()["status"] == "pending"
     await api.audit_clean()
 
 

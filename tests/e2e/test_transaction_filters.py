@@ -20,7 +20,7 @@ from sqlalchemy import text
 from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from support import Api, Person
-from wallet_core.ledger import Transfer
+from wallet_core.ledger import Transaction
 from wallet_core.local import MemoryNotifier
 from wallet_core.services.deposits import ProviderDeposit
 from wallet_core.testing.fakes import ManualClock
@@ -96,7 +96,7 @@ async def seed(api: Api, past: tuple[Container, ManualClock]) -> Seed:
         i = next(counter)
         return f"{i * 3 + 1}.{(i * 37) % 100:02d}"
 
-    def remember(t: Transfer, status: str | None = None) -> Row:
+    def remember(t: Transaction, status: str | None = None) -> Row:
         def key(user_id: uuid.UUID | None) -> str | None:
             for k, p in people.items():
                 if user_id is not None and p.id == str(user_id):
@@ -139,8 +139,8 @@ async def seed(api: Api, past: tuple[Container, ManualClock]) -> Seed:
                 f"seed-{uuid.uuid4().hex}", "COMPLETED", people[k].phone_number, amount()
             )
         )
-        assert outcome.transfer is not None
-        return remember(outcome.transfer)
+        assert outcome.transaction is not None
+        return remember(outcome.transaction)
 
     async def send(src: str, dst: str, text: str, wallet: str | None = None) -> Row:
         tick()
@@ -166,7 +166,7 @@ async def seed(api: Api, past: tuple[Container, ManualClock]) -> Seed:
             wallet_id=uuid.UUID(wallet) if wallet else None,
             description=text,
         )
-        return remember(c.transfer), c.withdrawal_code
+        return remember(c.transaction), c.withdrawal_code
 
     # Phase 1 (three days ago): money in, then transfers and cash-outs that will expire.
     for k, value in (("a", "5000.00"), ("b", "5001.00"), ("c", "5002.00")):
@@ -634,7 +634,7 @@ async def thousand(api: Api, container: Container) -> tuple[Person, set[str], li
             ids.append(str(t.id))
         for i in range(25):
             c = await core.cashouts.request(kim.actor, amount=f"{1 + i % 3}.00", wallet_id=wid)
-            ids.append(str(c.transfer.id))
+            ids.append(str(c.transaction.id))
         return ids
 
     async def paysend(currency: str) -> list[str]:
@@ -649,8 +649,8 @@ async def thousand(api: Api, container: Container) -> tuple[Person, set[str], li
                 currency,
             )
             outcome = await core.deposits.paysend(deposit)
-            assert outcome.transfer is not None
-            ids.append(str(outcome.transfer.id))
+            assert outcome.transaction is not None
+            ids.append(str(outcome.transaction.id))
         return ids
 
     groups = await asyncio.gather(*(manual(c) for c in wallets), *(paysend(c) for c in wallets))

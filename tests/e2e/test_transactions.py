@@ -528,9 +528,9 @@ async def test_acting_after_expiry_is_422_expired_and_releases_the_hold(
 ) -> None:
     alice, bob = await api.person(), await api.person()
     await api.fund(alice, "30.00")
-    transfers = yesterday.core.transfers
+    transactions = yesterday.core.transfers
     old = [
-        await transfers.create_transfer(alice.actor, amount=a, recipient=bob.username)
+        await transactions.create_transfer(alice.actor, amount=a, recipient=bob.username)
         for a in ("3.00", "4.00")
     ]
     cash = await yesterday.core.cashouts.request(alice.actor, amount="5.00")
@@ -538,8 +538,8 @@ async def test_acting_after_expiry_is_422_expired_and_releases_the_hold(
 
     assert_problem(await api.act(bob, str(old[0].id), "accept"), 422, "expired")
     assert_problem(await api.act(alice, str(old[1].id), "cancel"), 422, "expired")
-    assert_problem(await api.act(alice, str(cash.transfer.id), "cancel"), 422, "expired")
-    for t in (*old, cash.transfer):
+    assert_problem(await api.act(alice, str(cash.transaction.id), "cancel"), 422, "expired")
+    for t in (*old, cash.transaction):
         tx = await get_tx(client, alice, str(t.id))
         assert tx["status"] == "expired"
     assert await money(api, alice) == ("30.00", "30.00", "0.00", "0.00")

@@ -23,7 +23,7 @@ from entrypoints.settings import Settings
 from entrypoints.worker.run import LEADER_KEY, scheduler_main, worker_main
 from servers import free_port
 from support import PASSWORD, new_name, new_phone
-from wallet_core.ledger import TransferStatus
+from wallet_core.ledger import TransactionStatus
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 
@@ -84,10 +84,10 @@ async def test_a_transfer_lifecycle_sends_the_expected_emails(
         bob, bob_user, _ = await register(container)
         async with worker(settings):
             await core.transfers.deposit(admin, amount="50.00", wallet_id=alice_wallet.id)
-            transfer = await core.transfers.create_transfer(
+            transaction = await core.transfers.create_transfer(
                 alice, amount="12.34", recipient=bob_user.username, description="dinner"
             )
-            await core.transfers.act(bob, transfer.id, "accept")
+            await core.transfers.act(bob, transaction.id, "accept")
             cashout = await core.cashouts.request(alice, amount="5.00")
             await mailbox.wait_for(5, {alice_user.email, bob_user.email})
             await asyncio.sleep(0.5)  # anything extra would arrive now
@@ -101,7 +101,7 @@ async def test_a_transfer_lifecycle_sends_the_expected_emails(
     )
     assert mailbox.subjects(bob_user.email) == [f"{alice_user.username} sent you 12.34 USD"]
     received = text_of(mailbox.to(bob_user.email)[0])
-    assert transfer.reference in received
+    assert transaction.reference in received
     assert "dinner" in received
     code_mail = next(m for m in mailbox.to(alice_user.email) if "cash-out" in str(m["Subject"]))
     assert cashout.withdrawal_code in text_of(code_mail)
@@ -224,7 +224,7 @@ async def test_two_expiry_processes_and_an_accept_expire_each_transfer_once(
     sender, _, wallet = await register(container)
     receiver, receiver_user, receiver_wallet = await register(container)
     await core.transfers.deposit(admin, amount="30.00", wallet_id=wallet.id)
-    transfers = [
+    transactions = [
         await core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
         )
@@ -247,7 +247,7 @@ async def test_two_expiry_processes_and_an_accept_expire_each_transfer_once(
 
     async def late_accept() -> str:
         try:
-            await core.transfers.act(receiver, transfers[0].id, "accept")
+            await core.transfers.act(receiver, transactions[0].id, "accept")
         except Exception as exc:
             return getattr(exc, "code", type(exc).__name__)
         return "completed"
@@ -258,14 +258,15 @@ async def test_two_expiry_processes_and_an_accept_expire_each_transfer_once(
     assert all(p.returncode == 0 for p in processes)
     assert accept_outcome in ("expired", "not_pending")
     async with container.storage.engine.connect() as conn:
-        for transfer in transfers:
+        for transaction in transactions:
             status = await conn.scalar(
-                text("SELECT status FROM transfers WHERE id = :id"), {"id": transfer.id}
+                text("SELECT status FROM transactions WHERE id = :id"), {"id": transaction.id}
             )
             entries = await conn.scalar(
-                text("SELECT count(*) FROM entries WHERE transfer_id = :id"), {"id": transfer.id}
+                text("SELECT count(*) FROM entries WHERE transaction_id = :id"),
+                {"id": transaction.id},
             )
-            assert status == TransferStatus.EXPIRED.value
+            assert status == TransactionStatus.EXPIRED.value
             assert entries == 4, "a hold placed once and released once"
     current = await core.wallets.get(sender, wallet.id)
     assert (current.balance, current.available, current.held) == (3_000, 3_000, 0)
@@ -285,7 +286,7 @@ async def test_the_scheduler_fires_the_expiry_job_and_only_one_leads(
     sender, _, wallet = await register(container)
     _, _, receiver_wallet = await register(container)
     await core.transfers.deposit(admin, amount="5.00", wallet_id=wallet.id)
-    transfer = await core.transfers.create_transfer(
+    transaction = await core.transfers.create_transfer(
         sender, amount="2.00", recipient=str(receiver_wallet.id)
     )
     redis = Redis.from_url(redis_url)
@@ -297,11 +298,11 @@ async def test_the_scheduler_fires_the_expiry_job_and_only_one_leads(
     try:
         async with worker(settings):
             for _ in range(100):
-                current = await core.transactions.get(sender, transfer.id)
-                if current.status is TransferStatus.EXPIRED:
+                current = await core.transactions.get(sender, transaction.id)
+                if current.status is TransactionStatus.EXPIRED:
                     break
                 await asyncio.sleep(0.1)
-            assert current.status is TransferStatus.EXPIRED
+            assert current.status is TransactionStatus.EXPIRED
             leader = await redis.get(LEADER_KEY)
             assert leader is not None
             await asyncio.sleep(1.5)

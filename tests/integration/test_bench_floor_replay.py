@@ -46,9 +46,9 @@ async def _books(conn: asyncpg.Connection) -> asyncpg.Record:
         """SELECT sum(credits_posted - debits_posted) AS posted,
             sum(credits_pending - debits_pending) AS pending,
             sum(credits_posted - debits_posted) FILTER (WHERE kind = 'wallet') AS wallets,
-            (SELECT count(*) FROM transfers WHERE type = 'transfer' AND status = 'completed')
+            (SELECT count(*) FROM transactions WHERE type = 'transfer' AND status = 'completed')
                 AS completed,
-            (SELECT count(*) FROM transfers WHERE status = 'pending') AS waiting,
+            (SELECT count(*) FROM transactions WHERE status = 'pending') AS waiting,
             (SELECT count(*) FROM idempotency_keys) AS receipts
         FROM accounts"""
     )
@@ -80,7 +80,7 @@ async def test_the_replayed_pairs_move_money_like_the_service(
         assert done["pairs"] == CLIENTS * PAIRS_PER_CLIENT
         after = await _books(conn)
         moved = await conn.fetch(
-            "SELECT sender_user_id, recipient_user_id, amount FROM transfers"
+            "SELECT sender_user_id, recipient_user_id, amount FROM transactions"
             " WHERE type = 'transfer' ORDER BY created_at"
         )
     finally:

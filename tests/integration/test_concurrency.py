@@ -16,7 +16,7 @@ from entrypoints.bootstrap import Container, build
 from entrypoints.settings import Settings
 from support import PASSWORD, new_name, new_phone
 from wallet_core.errors import DomainError, Expired, InsufficientFunds, NotPending
-from wallet_core.ledger import Account, FundingSource, TransferStatus
+from wallet_core.ledger import Account, FundingSource, TransactionStatus
 from wallet_core.local import MemoryNotifier
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
@@ -122,24 +122,24 @@ async def test_hot_wallet_in_and_out_matches_the_serial_expectation(wide: Contai
 
     async def send_out(i: int) -> None:
         (peer, peer_wallet), cents = outgoing[i]
-        transfer = await core.transfers.create_transfer(
+        transaction = await core.transfers.create_transfer(
             hot, amount=f"{cents / 100:.2f}", recipient=str(peer_wallet.id)
         )
-        await queue.put((i, transfer.id, peer))
+        await queue.put((i, transaction.id, peer))
 
     async def send_in(i: int) -> None:
         (peer, _), cents = incoming[i]
-        transfer = await core.transfers.create_transfer(
+        transaction = await core.transfers.create_transfer(
             peer, amount=f"{cents / 100:.2f}", recipient=str(hot_wallet.id)
         )
-        await queue.put((200 + i, transfer.id, hot))
+        await queue.put((200 + i, transaction.id, hot))
 
     async def decide() -> None:
         while True:
-            i, transfer_id, recipient = await queue.get()
+            i, transaction_id, recipient = await queue.get()
             try:
                 action = "accept" if decisions[i] else "reject"
-                await core.transfers.act(recipient, transfer_id, action)
+                await core.transfers.act(recipient, transaction_id, action)
             except BaseException as exc:
                 failures.append(exc)
             finally:
@@ -172,22 +172,24 @@ async def test_reject_racing_accept_exactly_one_wins(wide: Container) -> None:
     sender, wallet = await person(wide)
     receiver, receiver_wallet = await person(wide)
     await core.transfers.deposit(admin, amount="50.00", wallet_id=wallet.id)
-    transfers = [
+    transactions = [
         await core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
         )
         for _ in range(20)
     ]
 
-    async def act(transfer_id: UUID, action: str) -> str:
+    async def act(transaction_id: UUID, action: str) -> str:
         try:
-            done = await core.transfers.act(receiver, transfer_id, action)
+            done = await core.transfers.act(receiver, transaction_id, action)
         except NotPending:
             return "not_pending"
         return done.status.value
 
-    for transfer in transfers:
-        outcomes = await asyncio.gather(act(transfer.id, "accept"), act(transfer.id, "reject"))
+    for transaction in transactions:
+        outcomes = await asyncio.gather(
+            act(transaction.id, "accept"), act(transaction.id, "reject")
+        )
         assert sorted(outcomes) in (["completed", "not_pending"], ["not_pending", "rejected"])
     await assert_audit_clean(wide)
 
@@ -203,7 +205,7 @@ async def test_accept_racing_the_expiry_job_exactly_one_wins(
     sender, wallet = await person(maker)
     receiver, receiver_wallet = await person(maker)
     await maker.core.transfers.deposit(admin, amount="50.00", wallet_id=wallet.id)
-    transfers = [
+    transactions = [
         await maker.core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
         )
@@ -212,18 +214,20 @@ async def test_accept_racing_the_expiry_job_exactly_one_wins(
     late = clocked(start + timedelta(days=2))
     accepted: list[UUID] = []
 
-    async def accept(transfer_id: UUID) -> None:
+    async def accept(transaction_id: UUID) -> None:
         try:
-            await maker.core.transfers.act(receiver, transfer_id, "accept")
-            accepted.append(transfer_id)
+            await maker.core.transfers.act(receiver, transaction_id, "accept")
+            accepted.append(transaction_id)
         except NotPending:
             pass
 
     jobs = [late.core.expiry.expire_due() for _ in range(3)]
-    await asyncio.gather(*(accept(t.id) for t in transfers), *jobs)
-    finals = {t.id: (await maker.core.transactions.get(receiver, t.id)).status for t in transfers}
-    completed = {i for i, status in finals.items() if status is TransferStatus.COMPLETED}
-    expired = {i for i, status in finals.items() if status is TransferStatus.EXPIRED}
+    await asyncio.gather(*(accept(t.id) for t in transactions), *jobs)
+    finals = {
+        t.id: (await maker.core.transactions.get(receiver, t.id)).status for t in transactions
+    }
+    completed = {i for i, status in finals.items() if status is TransactionStatus.COMPLETED}
+    expired = {i for i, status in finals.items() if status is TransactionStatus.EXPIRED}
     assert completed | expired == set(finals)
     assert completed == set(accepted)
     held = 1_500 - 100 * len(completed) - 100 * len(expired)
@@ -244,7 +248,7 @@ async def test_a_late_accept_expires_the_transfer_itself_once(
     sender, wallet = await person(early)
     receiver, receiver_wallet = await person(early)
     await early.core.transfers.deposit(admin, amount="10.00", wallet_id=wallet.id)
-    transfer = await early.core.transfers.create_transfer(
+    transaction = await early.core.transfers.create_transfer(
         sender, amount="4.00", recipient=str(receiver_wallet.id)
     )
     late = clocked(start + timedelta(days=2))
@@ -252,7 +256,7 @@ async def test_a_late_accept_expires_the_transfer_itself_once(
 
     async def accept() -> None:
         try:
-            await late.core.transfers.act(receiver, transfer.id, "accept")
+            await late.core.transfers.act(receiver, transaction.id, "accept")
         except (Expired, NotPending) as exc:
             outcomes.append(exc.code)
 
@@ -272,12 +276,14 @@ async def test_one_provider_id_twenty_times_concurrently_credits_once(wide: Cont
     provider_id = new_name("ps")
     deposit = ProviderDeposit(provider_id, "COMPLETED", user.phone_number, "12.34")
     outcomes = await asyncio.gather(*(core.deposits.paysend(deposit) for _ in range(20)))
-    ids = {o.transfer.id for o in outcomes if o.transfer is not None}
+    ids = {o.transaction.id for o in outcomes if o.transaction is not None}
     assert len(ids) == 1
     assert await balances(wide, actor, wallet) == (1_234, 1_234, 0)
     async with wide.storage.engine.connect() as conn:
         count = await conn.scalar(
-            text("SELECT count(*) FROM transfers WHERE funding_source = :s AND provider_id = :p"),
+            text(
+                "SELECT count(*) FROM transactions WHERE funding_source = :s AND provider_id = :p"
+            ),
             {"s": FundingSource.PAYSEND.value, "p": provider_id},
         )
     assert count == 1
@@ -300,16 +306,16 @@ async def test_no_error_escapes_as_anything_but_a_domain_error(wide: Container) 
         (actor, _), (other, other_wallet) = rng.sample(people, 2)
         try:
             if kind == "send":
-                transfer = await core.transfers.create_transfer(
+                transaction = await core.transfers.create_transfer(
                     actor, amount=f"{rng.randint(1, 900) / 100:.2f}", recipient=str(other_wallet.id)
                 )
-                created.append((transfer.id, actor, other))
+                created.append((transaction.id, actor, other))
             elif kind == "act" and created:
-                transfer_id, sender, recipient = rng.choice(created)
+                transaction_id, sender, recipient = rng.choice(created)
                 who, action = rng.choice(
                     [(recipient, "accept"), (recipient, "reject"), (sender, "cancel")]
                 )
-                await core.transfers.act(who, transfer_id, action)
+                await core.transfers.act(who, transaction_id, action)
             elif kind == "cashout":
                 await core.cashouts.request(actor, amount=f"{rng.randint(1, 500) / 100:.2f}")
         except DomainError:

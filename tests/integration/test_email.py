@@ -106,7 +106,7 @@ def make_user(first_name: str = "Ada") -> User:
 
 def make_event(kind: NotificationKind, **overrides: str) -> Notification:
     payload = {
-        "transfer_id": str(uuid4()),
+        "transaction_id": str(uuid4()),
         "reference": "TRF-ABCDEFGHJK",
         "type": "transfer",
         "status": "pending",

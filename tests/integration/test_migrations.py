@@ -97,13 +97,13 @@ async def test_the_database_refuses_to_change_an_entry(
     conn = await asyncpg.connect(_dsn(database_url))
     try:
         for statement in (
-            "UPDATE entries SET delta = delta + 1 WHERE transfer_id = $1",
-            "DELETE FROM entries WHERE transfer_id = $1",
+            "UPDATE entries SET delta = delta + 1 WHERE transaction_id = $1",
+            "DELETE FROM entries WHERE transaction_id = $1",
         ):
             with pytest.raises(asyncpg.PostgresError, match="immutable"):
                 await conn.execute(statement, uuid.UUID(deposit["id"]))
         count = await conn.fetchval(
-            "SELECT count(*) FROM entries WHERE transfer_id = $1", uuid.UUID(deposit["id"])
+            "SELECT count(*) FROM entries WHERE transaction_id = $1", uuid.UUID(deposit["id"])
         )
         assert count == 2
     finally:

@@ -112,14 +112,14 @@ async def test_a_transfer_and_its_accept_each_cost_two_round_trips_and_one_commi
     assert accepted.status_code == 200, accepted.text
 
     wire.reset()
-    transfer_id, _ = await _pair(wire, alice, bob)
+    transaction_id, _ = await _pair(wire, alice, bob)
     postgres, redis = wire.counted()
     assert postgres.round_trips >= 2  # it did reach the database: the counter works
     assert postgres.commits == 1
     assert_within_budget(postgres, redis)
 
     accepted = await wire.client.post(
-        f"/api/v1/wallet/transactions/{transfer_id}/action",
+        f"/api/v1/wallet/transactions/{transaction_id}/action",
         json={"action": "accept"},
         headers={**bob.headers, **idem()},
     )
@@ -177,9 +177,9 @@ async def test_a_reversal_costs_two_round_trips_and_one_commit(wire: Wire) -> No
     staff = await wire.api.staff()
     await wire.api.fund(alice, "10.00")
     await _fresh_session_marks(wire)
-    transfer_id, _ = await _pair(wire, alice, bob)
+    transaction_id, _ = await _pair(wire, alice, bob)
     accepted = await wire.client.post(
-        f"/api/v1/wallet/transactions/{transfer_id}/action",
+        f"/api/v1/wallet/transactions/{transaction_id}/action",
         json={"action": "accept"},
         headers={**bob.headers, **idem()},
     )
@@ -187,7 +187,7 @@ async def test_a_reversal_costs_two_round_trips_and_one_commit(wire: Wire) -> No
 
     async def reverse() -> None:
         answer = await wire.client.post(
-            f"/api/v1/wallet/transactions/{transfer_id}/reverse",
+            f"/api/v1/wallet/transactions/{transaction_id}/reverse",
             json={"amount": "0.10", "reason": "test"},
             headers={**staff.headers, **idem()},
         )

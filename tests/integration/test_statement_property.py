@@ -29,7 +29,7 @@ from adapters.sql.storage import SqlStorage
 from databases import create_database, drop_database
 from wallet_core.core import WalletCore
 from wallet_core.errors import DomainError
-from wallet_core.ledger import Transfer, TransferStatus
+from wallet_core.ledger import Transaction, TransactionStatus
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor
 from wallet_core.services.statements import EntryListParams
@@ -69,8 +69,8 @@ class History:
     actors: list[Actor] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     wallets: list[uuid.UUID] = field(default_factory=list)
-    pending: list[Transfer] = field(default_factory=list)
-    completed: list[Transfer] = field(default_factory=list)
+    pending: list[Transaction] = field(default_factory=list)
+    completed: list[Transaction] = field(default_factory=list)
 
 
 async def _register(core: WalletCore, *, staff: bool = False) -> tuple[Actor, str, uuid.UUID]:
@@ -108,11 +108,11 @@ async def _apply(h: History, op: tuple[Any, ...]) -> None:
             )
             h.pending.append(sent)  # type: ignore[arg-type]
         elif kind in ("accept", "reject") and h.pending:
-            transfer = h.pending.pop(op[1] % len(h.pending))
-            assert transfer.recipient is not None
-            actor = next(a for a in h.actors if a.user_id == transfer.recipient.user_id)
-            done = await core.transfers.act(actor, transfer.id, kind)
-            if done.status is TransferStatus.COMPLETED:  # type: ignore[union-attr]
+            transaction = h.pending.pop(op[1] % len(h.pending))
+            assert transaction.recipient is not None
+            actor = next(a for a in h.actors if a.user_id == transaction.recipient.user_id)
+            done = await core.transfers.act(actor, transaction.id, kind)
+            if done.status is TransactionStatus.COMPLETED:  # type: ignore[union-attr]
                 h.completed.append(done)  # type: ignore[arg-type]
         elif kind == "cashout":
             cashout = await core.cashouts.request(h.actors[op[1]], amount=f"{op[2] / 100:.2f}")

@@ -26,9 +26,9 @@ from wallet_core.ledger import (
     Entry,
     FundingSource,
     Party,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
 )
 from wallet_core.local import Uuid7Generator
 from wallet_core.notifications import Notification
@@ -120,15 +120,15 @@ def a_wallet(user: User, currency: str = "USD", **changes: Any) -> Account:
     return replace(wallet, **changes)
 
 
-def a_transfer(debit: Account, credit: Account, amount: int, **changes: Any) -> Transfer:
+def a_transfer(debit: Account, credit: Account, amount: int, **changes: Any) -> Transaction:
     sender = Party(debit.owner_id, debit.owner_username or "", debit.id) if debit.owner_id else None
     recipient = (
         Party(credit.owner_id, credit.owner_username or "", credit.id) if credit.owner_id else None
     )
-    transfer = Transfer(
+    transaction = Transaction(
         id=IDS.new_id(),
-        type=TransferType.TRANSFER,
-        status=TransferStatus.PENDING,
+        type=TransactionType.TRANSFER,
+        status=TransactionStatus.PENDING,
         amount=amount,
         currency=debit.currency,
         funding_source=FundingSource.INTERNAL,
@@ -141,7 +141,7 @@ def a_transfer(debit: Account, credit: Account, amount: int, **changes: Any) -> 
         recipient=recipient,
         expires_at=NOW + timedelta(hours=1),
     )
-    return replace(transfer, **changes)
+    return replace(transaction, **changes)
 
 
 async def two_wallets(storage: Storage) -> tuple[User, Account, User, Account]:
@@ -329,22 +329,22 @@ async def test_wallet_search_filters_order_and_keyset(storage: Storage) -> None:
 
 async def test_transfer_round_trip_and_lock(storage: Storage) -> None:
     _, wa, _, wb = await two_wallets(storage)
-    transfer = a_transfer(wa, wb, 1_234, description="rent")
+    transaction = a_transfer(wa, wb, 1_234, description="rent")
 
     async def add(uow: UnitOfWork) -> None:
-        await uow.transfers.add(transfer)
+        await uow.transactions.add(transaction)
 
     await run(storage, add)
-    assert await storage.run_read(lambda uow: uow.transfers.get(transfer.id)) == transfer
-    done = transfer.finish(TransferStatus.COMPLETED, NOW + timedelta(minutes=1))
+    assert await storage.run_read(lambda uow: uow.transactions.get(transaction.id)) == transaction
+    done = transaction.finish(TransactionStatus.COMPLETED, NOW + timedelta(minutes=1))
 
     async def finish(uow: UnitOfWork) -> None:
-        locked = await uow.transfers.lock(transfer.id)
-        assert locked == transfer
-        await uow.transfers.update(done)
+        locked = await uow.transactions.lock(transaction.id)
+        assert locked == transaction
+        await uow.transactions.update(done)
 
     await run(storage, finish)
-    assert await storage.run_read(lambda uow: uow.transfers.get(transfer.id)) == done
+    assert await storage.run_read(lambda uow: uow.transactions.get(transaction.id)) == done
 
 
 async def test_provider_ids_are_unique_per_source(storage: Storage) -> None:
@@ -355,18 +355,18 @@ async def test_provider_ids_are_unique_per_source(storage: Storage) -> None:
         source,
         wa,
         500,
-        type=TransferType.DEPOSIT,
-        status=TransferStatus.COMPLETED,
+        type=TransactionType.DEPOSIT,
+        status=TransactionStatus.COMPLETED,
         funding_source=FundingSource.PAYSEND,
         provider_id=provider_id,
         sender=None,
     )
     again = replace(deposit, id=IDS.new_id(), reference=deposit.reference + "X")
-    await run(storage, lambda uow: uow.transfers.add(deposit))
+    await run(storage, lambda uow: uow.transactions.add(deposit))
     with pytest.raises(AlreadyExists):
-        await run(storage, lambda uow: uow.transfers.add(again))
+        await run(storage, lambda uow: uow.transactions.add(again))
     found = await storage.run_read(
-        lambda uow: uow.transfers.by_provider_id(FundingSource.PAYSEND, provider_id)
+        lambda uow: uow.transactions.by_provider_id(FundingSource.PAYSEND, provider_id)
     )
     assert found is not None
     assert found.id == deposit.id
@@ -380,50 +380,50 @@ async def test_due_withdrawals_and_pending_totals(storage: Storage) -> None:
         wa,
         sink,
         200,
-        type=TransferType.WITHDRAWAL,
+        type=TransactionType.WITHDRAWAL,
         funding_source=FundingSource.BLF_ATM,
         code_digest="d" * 64,
     )
 
     async def add(uow: UnitOfWork) -> None:
-        await uow.transfers.add(due)
-        await uow.transfers.add(cashout)
+        await uow.transactions.add(due)
+        await uow.transactions.add(cashout)
 
     await run(storage, add)
-    locked_due = await run(storage, lambda uow: uow.transfers.lock_due(NOW, 1000))
+    locked_due = await run(storage, lambda uow: uow.transactions.lock_due(NOW, 1000))
     assert due.id in {t.id for t in locked_due}
     assert cashout.id not in {t.id for t in locked_due}
     by_code = await run(
         storage,
-        lambda uow: uow.transfers.withdrawals_of(
+        lambda uow: uow.transactions.withdrawals_of(
             [wa.id], code_digests=["d" * 64], pending_only=False
         ),
     )
     assert [t.id for t in by_code] == [cashout.id]
     pending = await run(
-        storage, lambda uow: uow.transfers.withdrawals_of([wa.id], pending_only=True)
+        storage, lambda uow: uow.transactions.withdrawals_of([wa.id], pending_only=True)
     )
     assert [t.id for t in pending] == [cashout.id]
-    totals = await storage.run_read(lambda uow: uow.transfers.pending_totals())
+    totals = await storage.run_read(lambda uow: uow.transactions.pending_totals())
     assert totals[wa.id] == (300, 0)
     assert totals[wb.id] == (0, 100)
 
 
 async def test_transaction_search_for_a_viewer(storage: Storage) -> None:
     alice, wa, bob, wb = await two_wallets(storage)
-    transfers = [
+    transactions = [
         a_transfer(wa, wb, 100 * (i + 1), created_at=NOW + timedelta(seconds=i)) for i in range(4)
     ]
-    transfers.append(
+    transactions.append(
         a_transfer(wb, wa, 50, created_at=NOW + timedelta(seconds=10), description="Lunch 50%")
     )
 
     async def add(uow: UnitOfWork) -> None:
-        for transfer in transfers:
-            await uow.transfers.add(transfer)
+        for transaction in transactions:
+            await uow.transactions.add(transaction)
         # The ledger keeps each account's transfer count; these rows bypass it, so keep it here.
         locked = await uow.accounts.lock([wa.id, wb.id])
-        await uow.accounts.save([replace(a, transfer_count=5) for a in locked.values()])
+        await uow.accounts.save([replace(a, transaction_count=5) for a in locked.values()])
 
     await run(storage, add)
     newest_first = (Ordering("created_at", descending=True),)
@@ -434,9 +434,9 @@ async def test_transaction_search_for_a_viewer(storage: Storage) -> None:
         query = TransactionQuery(
             f, newest_first, PageRequest(size, cursor=cursor, keyset=cursor is not None)
         )
-        return [t.id for t in await storage.run_read(lambda uow: uow.transfers.search(query))]
+        return [t.id for t in await storage.run_read(lambda uow: uow.transactions.search(query))]
 
-    ids_newest_first = [t.id for t in reversed(transfers)]
+    ids_newest_first = [t.id for t in reversed(transactions)]
     assert await search(TransactionFilter(viewer_id=alice.id)) == ids_newest_first
     assert await search(TransactionFilter(viewer_id=bob.id)) == ids_newest_first
     outgoing = TransactionFilter(viewer_id=alice.id, direction="out", caller_id=alice.id)
@@ -446,18 +446,18 @@ async def test_transaction_search_for_a_viewer(storage: Storage) -> None:
     assert await search(TransactionFilter(viewer_id=alice.id, text="50%")) == ids_newest_first[:1]
     assert await search(TransactionFilter(viewer_id=alice.id, text="5_%")) == []
     ranged = TransactionFilter(viewer_id=alice.id, amount_min=150, amount_max=350)
-    assert await search(ranged) == [transfers[2].id, transfers[1].id]
+    assert await search(ranged) == [transactions[2].id, transactions[1].id]
     first_page = await search(TransactionFilter(viewer_id=alice.id), size=2)
-    last = next(t for t in transfers if t.id == first_page[1])
+    last = next(t for t in transactions if t.id == first_page[1])
     rest = await search(
         TransactionFilter(viewer_id=alice.id), size=10, cursor=Cursor((last.created_at,), last.id)
     )
     assert first_page[:2] + rest == ids_newest_first
     count_query = TransactionQuery(TransactionFilter(viewer_id=alice.id))
-    assert await storage.run_read(lambda uow: uow.transfers.count(count_query)) == 5
+    assert await storage.run_read(lambda uow: uow.transactions.count(count_query)) == 5
     filtered = TransactionQuery(TransactionFilter(viewer_id=alice.id, amount_min=150))
-    assert await storage.run_read(lambda uow: uow.transfers.count(filtered)) == 3
-    counts = await storage.run_read(lambda uow: uow.transfers.transfer_counts())
+    assert await storage.run_read(lambda uow: uow.transactions.count(filtered)) == 3
+    counts = await storage.run_read(lambda uow: uow.transactions.transaction_counts())
     assert (counts[wa.id], counts[wb.id]) == (5, 5)
 
 
@@ -466,15 +466,15 @@ async def test_transaction_search_for_a_viewer(storage: Storage) -> None:
 
 async def test_entry_totals(storage: Storage) -> None:
     _, wa, _, wb = await two_wallets(storage)
-    transfer = a_transfer(wa, wb, 300)
+    transaction = a_transfer(wa, wb, 300)
 
     async def add(uow: UnitOfWork) -> None:
-        await uow.transfers.add(transfer)
+        await uow.transactions.add(transaction)
         await uow.entries.add_many(
             [
-                Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_PENDING, 300, NOW),
-                Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_PENDING, -300, NOW),
-                Entry(IDS.new_id(), transfer.id, wa.id, Column.DEBITS_POSTED, 300, NOW, -300),
+                Entry(IDS.new_id(), transaction.id, wa.id, Column.DEBITS_PENDING, 300, NOW),
+                Entry(IDS.new_id(), transaction.id, wa.id, Column.DEBITS_PENDING, -300, NOW),
+                Entry(IDS.new_id(), transaction.id, wa.id, Column.DEBITS_POSTED, 300, NOW, -300),
             ]
         )
 

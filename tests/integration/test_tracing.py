@@ -140,7 +140,7 @@ async def test_a_request_is_one_trace_with_its_sql_and_redis_spans(
     statements = [str(s.attributes.get("db.statement", "")) for s in sql]
     # The money path's two statements: one read, and one write that locks and inserts.
     assert len(sql) == 2, statements
-    assert any("INSERT INTO transfers" in st for st in statements), statements
+    assert any("INSERT INTO transactions" in st for st in statements), statements
     assert any("FOR UPDATE" in st.upper() for st in statements), statements
     redis_calls = [s for s in spans if s.attributes.get("db.system") == "redis"]
     assert redis_calls, [s.name for s in spans]

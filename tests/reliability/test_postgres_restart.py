@@ -185,18 +185,18 @@ async def test_an_outage_mid_traffic_is_a_clean_503_and_nothing_is_half_applied(
             )
 
     async def accepting(recipient: Person) -> None:
-        for transfer_id in to_accept[recipient.id]:
+        for transaction_id in to_accept[recipient.id]:
             if stop.is_set():
                 return
             headers = {**recipient.headers, **idem()}
             await journal.record(
                 "accept",
-                lambda t=transfer_id, h=headers: client.post(
+                lambda t=transaction_id, h=headers: client.post(
                     f"/api/v1/wallet/transactions/{t}/action",
                     json={"action": "accept"},
                     headers=h,
                 ),
-                transfer_id=transfer_id,
+                transaction_id=transaction_id,
                 headers=headers,
             )
             await asyncio.sleep(0.3)
@@ -282,7 +282,7 @@ async def test_an_outage_mid_traffic_is_a_clean_503_and_nothing_is_half_applied(
     )
     try:
         rows = await conn.fetch(
-            "SELECT id, status, amount, description, provider_id FROM transfers "
+            "SELECT id, status, amount, description, provider_id FROM transactions "
             "WHERE description LIKE $1 OR description = 'to-accept' OR provider_id LIKE 'ps-%'",
             f"pgr-{run}-%",
         )
@@ -334,12 +334,12 @@ async def test_an_outage_mid_traffic_is_a_clean_503_and_nothing_is_half_applied(
     for call in journal.calls:
         if call.kind == "accept" and call.response.status_code == 200:
             assert call.response.json()["status"] == "completed"
-            accepted_ids.add(call.info["transfer_id"])
+            accepted_ids.add(call.info["transaction_id"])
     for recipient_id, ids in to_accept.items():
         sender = pair[recipient_id]
-        for transfer_id in ids:
-            state = by_id[transfer_id]["status"]
-            if transfer_id in accepted_ids:
+        for transaction_id in ids:
+            state = by_id[transaction_id]["status"]
+            if transaction_id in accepted_ids:
                 assert state == "completed"
             assert state in ("pending", "completed")  # a 503 left it whole, one way or the other
             if state == "completed":

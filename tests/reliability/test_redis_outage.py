@@ -193,9 +193,9 @@ async def test_money_moves_and_keys_hold_while_redis_is_down(stack: Stack) -> No
         reused = await client.post(TX, json={**body, "amount": "6.00"}, headers=headers)
         assert reused.status_code == 422
         assert reused.json()["code"] == "idempotency_key_reused"
-        transfer_id = created.json()["id"]
+        transaction_id = created.json()["id"]
         accept_headers = {**bob.headers, **idem()}
-        action = f"{TX}/{transfer_id}/action"
+        action = f"{TX}/{transaction_id}/action"
         accepted = await client.post(action, json={"action": "accept"}, headers=accept_headers)
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["status"] == "completed"
@@ -213,7 +213,7 @@ async def test_money_moves_and_keys_hold_while_redis_is_down(stack: Stack) -> No
             for _ in range(2):
                 listed = await listing(client, who)
                 assert listed.headers["x-cache"] == "miss"
-                assert status_in(listed, transfer_id) == "completed"
+                assert status_in(listed, transaction_id) == "completed"
                 seen.append(listed)
         assert status_in(listed, cancelled_pair[0].json()["id"]) == "cancelled"
 
@@ -238,23 +238,23 @@ async def test_a_change_made_during_the_outage_is_visible_as_soon_as_redis_retur
     await api.fund(alice, "20.00")
     sent = await api.send(alice, bob, "3.00")
     assert sent.status_code == 201
-    transfer_id = sent.json()["id"]
+    transaction_id = sent.json()["id"]
     # Alice's page is cached, saying "pending".
     await listing(client, alice)
     cached = await listing(client, alice)
     assert cached.headers["x-cache"] == "hit"
-    assert status_in(cached, transfer_id) == "pending"
+    assert status_in(cached, transaction_id) == "pending"
     generation = await redis.get(f"txl:gen:{alice.id}")
     epoch = int(await redis.get("txl:epoch") or 0)
 
     await stack.proxy.cut()
     try:
         # Bob accepts while Redis is away: the invalidation of Alice's pages cannot happen.
-        accepted = await api.act(bob, transfer_id, "accept")
+        accepted = await api.act(bob, transaction_id, "accept")
         assert accepted.status_code == 200, accepted.text
         during = await listing(client, alice)
         assert during.headers["x-cache"] == "miss"
-        assert status_in(during, transfer_id) == "completed"
+        assert status_in(during, transaction_id) == "completed"
     finally:
         await stack.proxy.restore()
 
@@ -263,11 +263,11 @@ async def test_a_change_made_during_the_outage_is_visible_as_soon_as_redis_retur
     stale_keys = [
         key
         async for key in redis.scan_iter(match=f"txl:page:{alice.id}:{epoch}:*")
-        if transfer_id.encode() in (await redis.get(key) or b"")
+        if transaction_id.encode() in (await redis.get(key) or b"")
     ]
     assert stale_keys, "the page cached before the outage is still there"
     stale = json.loads(await redis.get(stale_keys[0]) or b"{}")
-    assert status_in_body(stale, transfer_id) == "pending"
+    assert status_in_body(stale, transaction_id) == "pending"
 
     # ...yet from the moment Redis is back, no list is stale, and caching resumes.
     deadline = time.monotonic() + 10
@@ -275,7 +275,7 @@ async def test_a_change_made_during_the_outage_is_visible_as_soon_as_redis_retur
     while hits < 2:
         assert time.monotonic() < deadline, "the cache never came back"
         listed = await listing(client, alice)
-        assert status_in(listed, transfer_id) == "completed", listed.headers["x-cache"]
+        assert status_in(listed, transaction_id) == "completed", listed.headers["x-cache"]
         hits = hits + 1 if listed.headers["x-cache"] == "hit" else 0
         await asyncio.sleep(0.1)
     assert int(await redis.get("txl:epoch") or 0) > epoch, "the owed epoch bump was paid"
@@ -297,13 +297,13 @@ async def test_another_process_never_serves_a_page_made_stale_during_the_outage(
         await api.fund(alice, "20.00")
         sent = await api.send(alice, bob, "3.00")
         assert sent.status_code == 201
-        transfer_id = sent.json()["id"]
+        transaction_id = sent.json()["id"]
         await listing(client, alice)
         assert (await listing(client, alice)).headers["x-cache"] == "hit"
         await stack.proxy.cut()
         try:
             bob_actor = Actor(uuid.UUID(bob.id))
-            await other.core.transfers.act(bob_actor, uuid.UUID(transfer_id), "accept")
+            await other.core.transfers.act(bob_actor, uuid.UUID(transaction_id), "accept")
         finally:
             await stack.proxy.restore()
         # This process reconnects to Redis (its first call after the outage fails and starts
@@ -315,7 +315,7 @@ async def test_another_process_never_serves_a_page_made_stale_during_the_outage(
             await asyncio.sleep(0.1)
         # ...while the process that owes the epoch bump has had no list to serve.
         listed = await listing(client, alice)
-        assert status_in(listed, transfer_id) == "completed", listed.headers["x-cache"]
+        assert status_in(listed, transaction_id) == "completed", listed.headers["x-cache"]
     finally:
         await other.close()
 

@@ -95,7 +95,7 @@ class Person:
 
 
 @dataclass(eq=False)
-class Transfer:
+class Transaction:
     id: str
     sender: Person
     recipient: Person
@@ -119,7 +119,7 @@ class World:
 
     http: httpx.AsyncClient
     people: list[Person] = field(default_factory=list)
-    pending: list[Transfer] = field(default_factory=list)
+    pending: list[Transaction] = field(default_factory=list)
     cashouts: list[CashOut] = field(default_factory=list)
     operations: collections.Counter[str] = field(default_factory=collections.Counter)
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -134,15 +134,15 @@ class World:
 
     # Transitions of the model, each checked to happen once.
 
-    def finish(self, transfer: Transfer, status: str) -> None:
-        assert transfer.status == "pending", f"{transfer.id} changed state twice"
-        transfer.status = status
-        self.pending.remove(transfer)
-        transfer.sender.held -= transfer.amount
-        transfer.recipient.incoming -= transfer.amount
+    def finish(self, transaction: Transaction, status: str) -> None:
+        assert transaction.status == "pending", f"{transaction.id} changed state twice"
+        transaction.status = status
+        self.pending.remove(transaction)
+        transaction.sender.held -= transaction.amount
+        transaction.recipient.incoming -= transaction.amount
         if status == "completed":
-            transfer.sender.balance -= transfer.amount
-            transfer.recipient.balance += transfer.amount
+            transaction.sender.balance -= transaction.amount
+            transaction.recipient.balance += transaction.amount
 
     def close_cashout(self, cashout: CashOut, status: str) -> None:
         assert cashout.status == "pending", f"{cashout.id} changed state twice"
@@ -236,7 +236,7 @@ class Client:
         headers = {"Content-Type": "application/json", header: signature[header]}
         return await self.world.call("POST", PAYSEND, content=raw, headers=headers)
 
-    async def transfer(self) -> str:
+    async def transaction(self) -> str:
         w, sender = self.world, self.mine()
         others = [p for p in w.people if p is not sender]
         recipient = self.rng.choice(others)
@@ -265,10 +265,10 @@ class Client:
         created = expect(await w.call("POST", TX, json=body, headers=headers), 201)
         assert created["status"] == "pending"
         assert created["recipient"]["user_id"] == recipient.id
-        transfer = Transfer(created["id"], sender, recipient, amount)
+        transaction = Transaction(created["id"], sender, recipient, amount)
         sender.held += amount
         recipient.incoming += amount
-        w.pending.append(transfer)
+        w.pending.append(transaction)
         if self.rng.random() < 0.1:
             replay = await w.call("POST", TX, json=body, headers=headers)
             assert replay.status_code == 201
@@ -291,11 +291,11 @@ class Client:
             options = [t for t in w.pending if t.recipient in self.people]
         if not options:
             return None
-        transfer = self.rng.choice(options)
-        actor = transfer.sender if action == "cancel" else transfer.recipient
+        transaction = self.rng.choice(options)
+        actor = transaction.sender if action == "cancel" else transaction.recipient
         response = await w.call(
             "POST",
-            f"{TX}/{transfer.id}/action",
+            f"{TX}/{transaction.id}/action",
             json={"action": action},
             headers=self._keyed(actor),
         )
@@ -305,7 +305,7 @@ class Client:
         done = expect(response, 200)
         status = {"accept": "completed", "reject": "rejected", "cancel": "cancelled"}[action]
         assert done["status"] == status
-        w.finish(transfer, status)
+        w.finish(transaction, status)
         return action
 
     async def cashout(self) -> str | None:
@@ -394,7 +394,7 @@ class Client:
             case "deposit":
                 return await self.deposit()
             case "transfer":
-                return await self.transfer()
+                return await self.transaction()
             case "accept" | "reject" | "cancel":
                 return await self.act(op)
             case "cashout":

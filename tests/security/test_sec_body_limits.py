@@ -60,7 +60,7 @@ async def world(api: Api) -> Fixture:
     staff = await api.staff()
     await api.fund(person, "10.00")
     other = await api.person()
-    transfer = (await api.send(person, other, "1.00")).json()
+    transaction = (await api.send(person, other, "1.00")).json()
     auth, staff_auth = person.headers, staff.headers
     username = f"big_{uuid.uuid4().hex[:10]}"
     endpoints = [
@@ -106,7 +106,7 @@ async def world(api: Api) -> Fixture:
         Endpoint(
             "action",
             "POST",
-            f"/api/v1/wallet/transactions/{transfer['id']}/action",
+            f"/api/v1/wallet/transactions/{transaction['id']}/action",
             {"action": "cancel"},
             {**auth, **idem()},
         ),

@@ -138,7 +138,7 @@ async def test_hostile_idempotency_key_is_refused_everywhere(api: Api, key: byte
     client = api.client
     alice, bob = await api.person(), await api.person()
     await api.fund(alice, "20.00")
-    transfer = (await api.send(alice, bob, "1.00")).json()
+    transaction = (await api.send(alice, bob, "1.00")).json()
     cash = await client.post(
         TX, json={"type": "withdrawal", "amount": "2.00"}, headers={**alice.headers, **idem()}
     )
@@ -154,7 +154,7 @@ async def test_hostile_idempotency_key_is_refused_everywhere(api: Api, key: byte
         response = await client.post(TX, json=body, headers=with_key(alice.headers))
         await assert_key_refused(response, key)
     action = await client.post(
-        f"{TX}/{transfer['id']}/action", json={"action": "accept"}, headers=with_key(bob.headers)
+        f"{TX}/{transaction['id']}/action", json={"action": "accept"}, headers=with_key(bob.headers)
     )
     await assert_key_refused(action, key)
 

@@ -29,7 +29,7 @@ INJECTIONS: list[str] = [
     "' OR '1'='1",
     '" OR ""="',
     "1) OR (1=1",
-    "'; DROP TABLE transfers; --",
+    "'; DROP TABLE transactions; --",
     "%",
     "_",
     "\\",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from wallet_core.core import WalletCore
-from wallet_core.ledger import Account, Transfer
+from wallet_core.ledger import Account, Transaction
 from wallet_core.local import MemoryNotifier
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor, Policy
@@ -79,7 +79,7 @@ class World:
         )
         return Person(user, wallet, Actor(user.id, is_staff, user.email))
 
-    async def fund(self, wallet_id: UUID, amount: str) -> Transfer:
+    async def fund(self, wallet_id: UUID, amount: str) -> Transaction:
         return await self.core.transfers.deposit(
             self.staff, amount=amount, wallet_id=wallet_id, description="seed"
         )
@@ -88,8 +88,8 @@ class World:
         """The current state of a wallet (read as staff)."""
         return await self.core.wallets.get(self.staff, wallet_id)
 
-    async def transfer(self, transfer_id: UUID) -> Transfer:
-        return await self.core.transactions.get(self.staff, transfer_id)
+    async def transaction(self, transaction_id: UUID) -> Transaction:
+        return await self.core.transactions.get(self.staff, transaction_id)
 
     async def drain_outbox(self) -> list[UUID]:
         """Relay every undispatched event, then deliver each one; returns the event ids.

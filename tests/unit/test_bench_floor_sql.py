@@ -44,13 +44,13 @@ def captured() -> Capture:
                     NOW,
                     [sender_wallet, recipient_wallet, TRANSFER],
                     [7, -7],
-                    [f'{{"transfer_id":"{TRANSFER}","note":"a: b"}}', None],
+                    [f'{{"transaction_id":"{TRANSFER}","note":"a: b"}}', None],
                     b"\x01\x02",
                     ["TRF-ABCDEF1234", "alice"],
                     0,
                 ],
             ),
-            Statement("SELECT t FROM transfers t WHERE t.id = $1", [TRANSFER]),
+            Statement("SELECT t FROM transactions t WHERE t.id = $1", [TRANSFER]),
             Statement(
                 "WITH w AS (SELECT $1::uuid[], $2::timestamptz, $3::text) SELECT 1",
                 [[TRANSFER, ENTRY], NOW + timedelta(seconds=1), CAPTURE_KEYS[1]],
@@ -103,7 +103,7 @@ def test_the_capture_survives_its_file(tmp_path: Path) -> None:
     dump(captured(), tmp_path / "capture.json")
     again = load(tmp_path / "capture.json")
     assert again.statements == captured().statements
-    assert again.transfer_id == TRANSFER
+    assert again.transaction_id == TRANSFER
 
 
 def test_the_floor_app_rebinds_ids_amounts_names_and_times() -> None:
@@ -135,7 +135,7 @@ def test_the_floor_app_rebinds_ids_amounts_names_and_times() -> None:
         new_transfer,
     ]
     assert args[4] == [25, -25]
-    assert args[5] == [f'{{"transfer_id":"{new_transfer}","note":"a: b"}}', None]
+    assert args[5] == [f'{{"transaction_id":"{new_transfer}","note":"a: b"}}', None]
     assert args[6] == b"answer"
     assert args[7] == ["TRF-ABCDEF1234", "carol"]  # an unmapped string stays
     assert args[8] == 0  # not the amount: untouched

@@ -24,9 +24,9 @@ from wallet_core.ledger import (
     FundingSource,
     Movement,
     Party,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
     open_pending,
     post_direct,
     post_pending,
@@ -254,28 +254,28 @@ def test_every_movement_checks_its_pair(operation: object) -> None:
 def test_entries_explain_a_movement_line_by_line() -> None:
     sender, recipient = wallet(balance=1000), wallet()
     movement = open_pending(sender, recipient, 300, T1)
-    transfer_id, ids = uuid4(), [uuid4(), uuid4()]
-    entries = movement.entries(transfer_id, ids, T1)
+    transaction_id, ids = uuid4(), [uuid4(), uuid4()]
+    entries = movement.entries(transaction_id, ids, T1)
     assert [(e.id, e.account_id, e.column, e.delta) for e in entries] == [
         (ids[0], sender.id, Column.DEBITS_PENDING, 300),
         (ids[1], recipient.id, Column.CREDITS_PENDING, 300),
     ]
-    assert {e.transfer_id for e in entries} == {transfer_id}
+    assert {e.transaction_id for e in entries} == {transaction_id}
     assert {e.posted_at for e in entries} == {T1}
     with pytest.raises(ValueError, match="zip"):
-        movement.entries(transfer_id, [uuid4()], T1)
+        movement.entries(transaction_id, [uuid4()], T1)
 
 
 # Transfers ------------------------------------------------------------------------------------
 
 
-def pending_transfer(*, expires_at: datetime | None = T0 + timedelta(hours=24)) -> Transfer:
+def pending_transfer(*, expires_at: datetime | None = T0 + timedelta(hours=24)) -> Transaction:
     alice = Party(uuid4(), "alice", uuid4())
     bob = Party(uuid4(), "bob", uuid4())
-    return Transfer(
+    return Transaction(
         id=uuid4(),
-        type=TransferType.TRANSFER,
-        status=TransferStatus.PENDING,
+        type=TransactionType.TRANSFER,
+        status=TransactionStatus.PENDING,
         amount=100,
         currency="USD",
         funding_source=FundingSource.INTERNAL,
@@ -291,42 +291,44 @@ def pending_transfer(*, expires_at: datetime | None = T0 + timedelta(hours=24)) 
 
 
 def test_transfer_parties() -> None:
-    transfer = pending_transfer()
-    assert transfer.sender is not None and transfer.recipient is not None
-    assert transfer.wallet_id == transfer.sender.wallet_id
-    assert transfer.counterparty_wallet_id == transfer.recipient.wallet_id
-    assert transfer.party_user_ids == (transfer.sender.user_id, transfer.recipient.user_id)
-    deposit = replace(transfer, sender=None, type=TransferType.DEPOSIT)
-    assert deposit.wallet_id == transfer.recipient.wallet_id
+    transaction = pending_transfer()
+    assert transaction.sender is not None and transaction.recipient is not None
+    assert transaction.wallet_id == transaction.sender.wallet_id
+    assert transaction.counterparty_wallet_id == transaction.recipient.wallet_id
+    assert transaction.party_user_ids == (transaction.sender.user_id, transaction.recipient.user_id)
+    deposit = replace(transaction, sender=None, type=TransactionType.DEPOSIT)
+    assert deposit.wallet_id == transaction.recipient.wallet_id
     assert deposit.counterparty_wallet_id is None
-    assert deposit.party_user_ids == (transfer.recipient.user_id,)
+    assert deposit.party_user_ids == (transaction.recipient.user_id,)
     to_self = replace(
-        transfer, recipient=replace(transfer.recipient, user_id=transfer.sender.user_id)
+        transaction, recipient=replace(transaction.recipient, user_id=transaction.sender.user_id)
     )
-    assert to_self.party_user_ids == (transfer.sender.user_id,)
+    assert to_self.party_user_ids == (transaction.sender.user_id,)
 
 
 def test_is_due_from_the_expiry_instant_on() -> None:
-    transfer = pending_transfer()
-    assert transfer.expires_at is not None
-    assert not transfer.is_due(transfer.expires_at - timedelta(microseconds=1))
-    assert transfer.is_due(transfer.expires_at)
+    transaction = pending_transfer()
+    assert transaction.expires_at is not None
+    assert not transaction.is_due(transaction.expires_at - timedelta(microseconds=1))
+    assert transaction.is_due(transaction.expires_at)
     assert not pending_transfer(expires_at=None).is_due(T0 + timedelta(days=999))
-    finished = transfer.finish(TransferStatus.COMPLETED, T1)
-    assert not finished.is_due(transfer.expires_at)
+    finished = transaction.finish(TransactionStatus.COMPLETED, T1)
+    assert not finished.is_due(transaction.expires_at)
 
 
-@pytest.mark.parametrize("status", [s for s in TransferStatus if s is not TransferStatus.PENDING])
-def test_finish_moves_pending_to_a_terminal_state_once(status: TransferStatus) -> None:
-    transfer = pending_transfer()
-    done = transfer.finish(status, T1)
+@pytest.mark.parametrize(
+    "status", [s for s in TransactionStatus if s is not TransactionStatus.PENDING]
+)
+def test_finish_moves_pending_to_a_terminal_state_once(status: TransactionStatus) -> None:
+    transaction = pending_transfer()
+    done = transaction.finish(status, T1)
     assert done.status is status
     assert done.status.is_terminal
     assert done.updated_at == T1
-    assert done.completed_at == (T1 if status is TransferStatus.COMPLETED else None)
-    assert transfer.status is TransferStatus.PENDING  # the original value is untouched
-    for again in TransferStatus:
-        if again is TransferStatus.PENDING:
+    assert done.completed_at == (T1 if status is TransactionStatus.COMPLETED else None)
+    assert transaction.status is TransactionStatus.PENDING  # the original value is untouched
+    for again in TransactionStatus:
+        if again is TransactionStatus.PENDING:
             continue
         with pytest.raises(NotPending) as caught:
             done.finish(again, T1 + timedelta(minutes=1))
@@ -335,16 +337,16 @@ def test_finish_moves_pending_to_a_terminal_state_once(status: TransferStatus) -
 
 def test_finish_cannot_stay_pending() -> None:
     with pytest.raises(LedgerInvariantViolated):
-        pending_transfer().finish(TransferStatus.PENDING, T1)
-    assert not TransferStatus.PENDING.is_terminal
+        pending_transfer().finish(TransactionStatus.PENDING, T1)
+    assert not TransactionStatus.PENDING.is_terminal
 
 
 def test_void_statuses_are_the_terminal_states_that_move_no_money() -> None:
-    terminal = {s for s in TransferStatus if s.is_terminal}
-    assert terminal - VOID_STATUSES == {TransferStatus.COMPLETED}
+    terminal = {s for s in TransactionStatus if s.is_terminal}
+    assert terminal - VOID_STATUSES == {TransactionStatus.COMPLETED}
 
 
 def test_failed_attempts_are_counted() -> None:
-    transfer = pending_transfer().with_failed_attempt(T1).with_failed_attempt(T1)
-    assert transfer.failed_attempts == 2
-    assert transfer.status is TransferStatus.PENDING
+    transaction = pending_transfer().with_failed_attempt(T1).with_failed_attempt(T1)
+    assert transaction.failed_attempts == 2
+    assert transaction.status is TransactionStatus.PENDING

@@ -34,7 +34,7 @@ from wallet_core.errors import (
     WalletFrozen,
 )
 from wallet_core.events import STATUS_EVENTS, Event, EventType
-from wallet_core.ledger import FundingSource, TransferStatus, TransferType
+from wallet_core.ledger import FundingSource, TransactionStatus, TransactionType
 from wallet_core.money import Currency, format_minor
 from wallet_core.services.auth import Registration
 from wallet_core.services.context import Actor, Policy
@@ -75,8 +75,8 @@ class Movement:
     """The model of one transaction."""
 
     id: UUID
-    type: TransferType
-    status: TransferStatus
+    type: TransactionType
+    status: TransactionStatus
     amount: int
     currency: str
     debit: UUID  # a wallet, or a system account for deposits
@@ -89,7 +89,7 @@ class Movement:
 
     @property
     def pending(self) -> bool:
-        return self.status is TransferStatus.PENDING
+        return self.status is TransactionStatus.PENDING
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -137,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.provider_ids: dict[str, UUID] = {}
         self.deposited: dict[str, int] = defaultdict(int)  # per currency, into wallets
         self.cashed_out: dict[str, int] = defaultdict(int)  # per currency, posted to the ATM
-        self.observed: dict[UUID, TransferStatus] = {}
+        self.observed: dict[UUID, TransactionStatus] = {}
         for name, currency in list(self.wallets):
             self.staff_deposit(name, currency, OPENING_DEPOSIT)
 
@@ -175,13 +175,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def now(self) -> datetime:
         return self.clock.now()
 
-    def settle(self, movement: Movement, status: TransferStatus) -> None:
+    def settle(self, movement: Movement, status: TransactionStatus) -> None:
         """The model's one state change of a pending transfer."""
         assert movement.pending
         movement.status = status
-        if status is TransferStatus.COMPLETED:
+        if status is TransactionStatus.COMPLETED:
             self.balance[movement.debit] -= movement.amount
-            if movement.type is TransferType.WITHDRAWAL:
+            if movement.type is TransactionType.WITHDRAWAL:
                 self.cashed_out[movement.currency] += movement.amount
             else:
                 self.balance[movement.credit] += movement.amount
@@ -193,19 +193,21 @@ class LedgerMachine(RuleBasedStateMachine):
             and movement.expires_at <= self.now()
         )
 
-    def pick(self, index: int, *, pending_only: bool, type: TransferType | None = None) -> Movement:
+    def pick(
+        self, index: int, *, pending_only: bool, type: TransactionType | None = None
+    ) -> Movement:
         candidates = [
             m
             for m in self.movements.values()
-            if m.type is not TransferType.DEPOSIT
+            if m.type is not TransactionType.DEPOSIT
             and (not pending_only or m.pending)
             and (type is None or m.type is type)
         ]
         return candidates[index % len(candidates)]
 
-    def has(self, *, pending_only: bool, type: TransferType | None = None) -> bool:
+    def has(self, *, pending_only: bool, type: TransactionType | None = None) -> bool:
         return any(
-            m.type is not TransferType.DEPOSIT
+            m.type is not TransactionType.DEPOSIT
             and (not pending_only or m.pending)
             and (type is None or m.type is type)
             for m in self.movements.values()
@@ -246,23 +248,23 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome is None:
             return
         assert outcome.status == "processed"
-        assert outcome.transfer is not None
+        assert outcome.transaction is not None
         if already is not None:  # a retry: the first deposit's transaction, and no money moves
-            assert outcome.transfer.id == already
+            assert outcome.transaction.id == already
             return
-        self.provider_ids[provider_id] = outcome.transfer.id
-        transfer = outcome.transfer
+        self.provider_ids[provider_id] = outcome.transaction.id
+        transaction = outcome.transaction
         self._deposited(
-            transfer.id, transfer.debit_account_id, wallet_id, currency or "USD", amount
+            transaction.id, transaction.debit_account_id, wallet_id, currency or "USD", amount
         )
 
     def _deposited(
-        self, transfer_id: UUID, source: UUID, wallet_id: UUID, currency: str, amount: int
+        self, transaction_id: UUID, source: UUID, wallet_id: UUID, currency: str, amount: int
     ) -> None:
-        self.movements[transfer_id] = Movement(
-            transfer_id,
-            TransferType.DEPOSIT,
-            TransferStatus.COMPLETED,
+        self.movements[transaction_id] = Movement(
+            transaction_id,
+            TransactionType.DEPOSIT,
+            TransactionStatus.COMPLETED,
             amount,
             currency,
             debit=source,
@@ -274,7 +276,7 @@ class LedgerMachine(RuleBasedStateMachine):
     # Rules: transfers ----------------------------------------------------------------------------
 
     @rule(sender=users, offset=offsets, currency=currencies, amount=cents)
-    def transfer(self, sender: str, offset: int, currency: str, amount: int) -> None:
+    def transaction(self, sender: str, offset: int, currency: str, amount: int) -> None:
         recipient = USERS[(USERS.index(sender) + offset) % len(USERS)]
         source, target = self.wallets[sender, currency], self.wallets[recipient, currency]
         expected: type[DomainError] | None = None
@@ -295,8 +297,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert created.expires_at == self.now() + TRANSFER_EXPIRY
         self.movements[created.id] = Movement(
             created.id,
-            TransferType.TRANSFER,
-            TransferStatus.PENDING,
+            TransactionType.TRANSFER,
+            TransactionStatus.PENDING,
             amount,
             currency,
             debit=source,
@@ -330,7 +332,7 @@ class LedgerMachine(RuleBasedStateMachine):
         allowed = (
             who == movement.sender
             if action == "cancel"
-            else movement.type is TransferType.TRANSFER and who == movement.recipient
+            else movement.type is TransactionType.TRANSFER and who == movement.recipient
         )
         expected: type[DomainError] | None = None
         if not allowed:
@@ -346,12 +348,12 @@ class LedgerMachine(RuleBasedStateMachine):
         result = self.attempt(expected, self.core.transfers.act(actor, movement.id, action))
 
         if expected is Expired:
-            self.settle(movement, TransferStatus.EXPIRED)
+            self.settle(movement, TransactionStatus.EXPIRED)
         elif result is not None:
             status = {
-                "accept": TransferStatus.COMPLETED,
-                "reject": TransferStatus.REJECTED,
-                "cancel": TransferStatus.CANCELLED,
+                "accept": TransactionStatus.COMPLETED,
+                "reject": TransactionStatus.REJECTED,
+                "cancel": TransactionStatus.CANCELLED,
             }[action]
             assert result.status is status
             self.settle(movement, status)
@@ -372,31 +374,31 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if cashout is None:
             return
-        transfer = cashout.transfer
-        assert transfer.expires_at == self.now() + CASHOUT_EXPIRY
-        assert cashout.withdrawal_code not in repr(transfer)
-        self.movements[transfer.id] = Movement(
-            transfer.id,
-            TransferType.WITHDRAWAL,
-            TransferStatus.PENDING,
+        transaction = cashout.transaction
+        assert transaction.expires_at == self.now() + CASHOUT_EXPIRY
+        assert cashout.withdrawal_code not in repr(transaction)
+        self.movements[transaction.id] = Movement(
+            transaction.id,
+            TransactionType.WITHDRAWAL,
+            TransactionStatus.PENDING,
             amount,
             currency,
             debit=wallet_id,
-            credit=transfer.credit_account_id,
+            credit=transaction.credit_account_id,
             sender=user,
-            expires_at=transfer.expires_at,
+            expires_at=transaction.expires_at,
             code=cashout.withdrawal_code,
         )
 
-    @precondition(lambda self: self.has(pending_only=False, type=TransferType.WITHDRAWAL))
+    @precondition(lambda self: self.has(pending_only=False, type=TransactionType.WITHDRAWAL))
     @rule(index=picks, pending_only=st.booleans())
     def verify_right_code(self, index: int, pending_only: bool) -> None:
-        if not self.has(pending_only=pending_only, type=TransferType.WITHDRAWAL):
+        if not self.has(pending_only=pending_only, type=TransactionType.WITHDRAWAL):
             pending_only = False
-        movement = self.pick(index, pending_only=pending_only, type=TransferType.WITHDRAWAL)
+        movement = self.pick(index, pending_only=pending_only, type=TransactionType.WITHDRAWAL)
         assert movement.sender is not None and movement.code is not None
         expected: type[DomainError] | None = None
-        if movement.status is TransferStatus.EXPIRED or self.due(movement):
+        if movement.status is TransactionStatus.EXPIRED or self.due(movement):
             expected = Expired
         elif not movement.pending:
             expected = NotPending
@@ -407,23 +409,23 @@ class LedgerMachine(RuleBasedStateMachine):
             self.core.cashouts.verify(self.phones[movement.sender], movement.code.lower()),
         )
         if expected is Expired and movement.pending:
-            self.settle(movement, TransferStatus.EXPIRED)
+            self.settle(movement, TransactionStatus.EXPIRED)
         elif result is not None:
             assert result.id == movement.id
-            assert result.status is TransferStatus.COMPLETED
-            self.settle(movement, TransferStatus.COMPLETED)
+            assert result.status is TransactionStatus.COMPLETED
+            self.settle(movement, TransactionStatus.COMPLETED)
 
     @rule(user=users, index=picks)
     def verify_wrong_code(self, user: str, index: int) -> None:
-        if self.has(pending_only=True, type=TransferType.WITHDRAWAL):
+        if self.has(pending_only=True, type=TransactionType.WITHDRAWAL):
             # Mostly aim at someone with a pending cash-out, so attempts add up.
-            sender = self.pick(index, pending_only=True, type=TransferType.WITHDRAWAL).sender
+            sender = self.pick(index, pending_only=True, type=TransactionType.WITHDRAWAL).sender
             user = sender if index % 4 else user
             assert user is not None
         counted = [
             m
             for m in self.movements.values()
-            if m.type is TransferType.WITHDRAWAL
+            if m.type is TransactionType.WITHDRAWAL
             and m.pending
             and m.sender == user
             and not self.due(m)  # lapsed cash-outs are left to the expiry job
@@ -434,7 +436,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for movement in counted:
             movement.attempts += 1
         for movement in doomed:
-            self.settle(movement, TransferStatus.CANCELLED)
+            self.settle(movement, TransactionStatus.CANCELLED)
 
     # Rules: time, expiry, freezing ---------------------------------------------------------------
 
@@ -447,7 +449,7 @@ class LedgerMachine(RuleBasedStateMachine):
         due = [m for m in self.movements.values() if self.due(m)]
         assert self.run(self.core.expiry.expire_due()) == len(due)
         for movement in due:
-            self.settle(movement, TransferStatus.EXPIRED)
+            self.settle(movement, TransactionStatus.EXPIRED)
 
     @rule(user=users, currency=currencies, active=st.booleans())
     def set_active(self, user: str, currency: str, active: bool) -> None:
@@ -505,23 +507,30 @@ class LedgerMachine(RuleBasedStateMachine):
     def each_transfer_changes_state_at_most_once(self) -> None:
         entries: dict[UUID, int] = defaultdict(int)
         for entry in self.storage.state.entries.values():
-            entries[entry.transfer_id] += 1
-        stored = self.storage.state.transfers
+            entries[entry.transaction_id] += 1
+        stored = self.storage.state.transactions
         assert set(stored) == set(self.movements)
-        for transfer_id, transfer in stored.items():
-            movement = self.movements[transfer_id]
-            assert transfer.status is movement.status, (transfer.reference, movement)
-            assert transfer.failed_attempts == movement.attempts
-            before = self.observed.get(transfer_id)
-            assert before is None or before is transfer.status or before is TransferStatus.PENDING
-            self.observed[transfer_id] = transfer.status
+        for transaction_id, transaction in stored.items():
+            movement = self.movements[transaction_id]
+            assert transaction.status is movement.status, (transaction.reference, movement)
+            assert transaction.failed_attempts == movement.attempts
+            before = self.observed.get(transaction_id)
+            assert (
+                before is None
+                or before is transaction.status
+                or before is TransactionStatus.PENDING
+            )
+            self.observed[transaction_id] = transaction.status
             # The entries tell how many movements the transfer caused: one per state.
-            if transfer.type is TransferType.DEPOSIT or transfer.status is TransferStatus.PENDING:
-                assert entries[transfer_id] == 2
-            elif transfer.status is TransferStatus.COMPLETED:
-                assert entries[transfer_id] == 2 + 4
+            if (
+                transaction.type is TransactionType.DEPOSIT
+                or transaction.status is TransactionStatus.PENDING
+            ):
+                assert entries[transaction_id] == 2
+            elif transaction.status is TransactionStatus.COMPLETED:
+                assert entries[transaction_id] == 2 + 4
             else:
-                assert entries[transfer_id] == 2 + 2
+                assert entries[transaction_id] == 2 + 2
 
     @invariant()
     def events_tell_each_transfers_history_once(self) -> None:
@@ -533,15 +542,15 @@ class LedgerMachine(RuleBasedStateMachine):
         for recorded in sorted(stored, key=lambda e: e.position):  # type: ignore[arg-type,return-value]
             if recorded.transaction_id is not None:
                 by_transfer[recorded.transaction_id].append(recorded)
-        assert set(by_transfer) == set(self.storage.state.transfers)
-        for transfer_id, transfer in self.storage.state.transfers.items():
-            history = by_transfer[transfer_id]
+        assert set(by_transfer) == set(self.storage.state.transactions)
+        for transaction_id, transaction in self.storage.state.transactions.items():
+            history = by_transfer[transaction_id]
             expected = [EventType.TRANSACTION_CREATED]
-            if transfer.status is not TransferStatus.PENDING:
-                expected.append(STATUS_EVENTS[transfer.status])
-            assert [e.type for e in history] == expected, transfer.reference
-            assert history[-1].data["transaction"]["status"] == transfer.status.value
-            assert all(e.user_ids == transfer.party_user_ids for e in history)
+            if transaction.status is not TransactionStatus.PENDING:
+                expected.append(STATUS_EVENTS[transaction.status])
+            assert [e.type for e in history] == expected, transaction.reference
+            assert history[-1].data["transaction"]["status"] == transaction.status.value
+            assert all(e.user_ids == transaction.party_user_ids for e in history)
 
     @invariant()
     def audit_is_clean(self) -> None:

@@ -47,9 +47,9 @@ from wallet_core.ledger import (
     Account,
     Column,
     FundingSource,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
 )
 from wallet_core.local import MemoryNotifier
 from wallet_core.notifications import NotificationKind
@@ -100,12 +100,12 @@ def amounts(wallet: Account) -> tuple[int, int, int, int]:
     return wallet.balance, wallet.available, wallet.held, wallet.pending_incoming
 
 
-def entries_of(world: World, transfer_id: UUID) -> list[tuple[UUID, Column, int]]:
+def entries_of(world: World, transaction_id: UUID) -> list[tuple[UUID, Column, int]]:
     return sorted(
         (
             (e.account_id, e.column, e.delta)
             for e in world.storage.state.entries.values()
-            if e.transfer_id == transfer_id
+            if e.transaction_id == transaction_id
         ),
         key=lambda line: (line[0].bytes, line[1].value),
     )
@@ -484,12 +484,12 @@ async def test_a_frozen_wallet_cannot_send_receive_or_cash_out(
     assert amounts(await world.wallet(bob.wallet.id)) == (10000, 10000, 0, 1000)
     # Releasing a hold is still possible: the money goes back to the frozen wallet.
     rejected = await world.core.transfers.act(bob.actor, pending.id, "reject")
-    assert rejected.status is TransferStatus.REJECTED
+    assert rejected.status is TransactionStatus.REJECTED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
 
     await world.core.wallets.set_active(world.staff, alice.wallet.id, True)
     sent = await world.core.transfers.create_transfer(alice.actor, amount="1.00", recipient="bob")
-    assert sent.status is TransferStatus.PENDING
+    assert sent.status is TransactionStatus.PENDING
 
 
 async def test_wallet_list_filters_orders_and_pages(
@@ -579,31 +579,42 @@ async def test_create_transfer_holds_the_amount_until_accepted(
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
     world.advance(minutes=5)
-    transfer = await world.core.transfers.create_transfer(
+    transaction = await world.core.transfers.create_transfer(
         alice.actor, amount="25.50", recipient="bob", description="  dinner  "
     )
-    assert transfer.status is TransferStatus.PENDING
-    assert transfer.type is TransferType.TRANSFER
-    assert transfer.funding_source is FundingSource.INTERNAL
-    assert (transfer.amount, transfer.currency, transfer.description) == (2550, "USD", "dinner")
-    assert transfer.reference.startswith("TRF-")
-    assert transfer.created_at == START + timedelta(minutes=5)
-    assert transfer.expires_at == transfer.created_at + timedelta(hours=24)
-    assert transfer.completed_at is None
-    assert transfer.sender is not None and transfer.recipient is not None
-    assert (transfer.sender.user_id, transfer.sender.username, transfer.sender.wallet_id) == (
+    assert transaction.status is TransactionStatus.PENDING
+    assert transaction.type is TransactionType.TRANSFER
+    assert transaction.funding_source is FundingSource.INTERNAL
+    assert (transaction.amount, transaction.currency, transaction.description) == (
+        2550,
+        "USD",
+        "dinner",
+    )
+    assert transaction.reference.startswith("TRF-")
+    assert transaction.created_at == START + timedelta(minutes=5)
+    assert transaction.expires_at == transaction.created_at + timedelta(hours=24)
+    assert transaction.completed_at is None
+    assert transaction.sender is not None and transaction.recipient is not None
+    assert (
+        transaction.sender.user_id,
+        transaction.sender.username,
+        transaction.sender.wallet_id,
+    ) == (
         alice.user.id,
         "alice",
         alice.wallet.id,
     )
-    assert (transfer.recipient.username, transfer.recipient.wallet_id) == ("bob", bob.wallet.id)
-    assert (transfer.debit_account_id, transfer.credit_account_id) == (
+    assert (transaction.recipient.username, transaction.recipient.wallet_id) == (
+        "bob",
+        bob.wallet.id,
+    )
+    assert (transaction.debit_account_id, transaction.credit_account_id) == (
         alice.wallet.id,
         bob.wallet.id,
     )
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 7450, 2550, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (0, 0, 0, 2550)
-    assert entries_of(world, transfer.id) == sorted(
+    assert entries_of(world, transaction.id) == sorted(
         [
             (alice.wallet.id, Column.DEBITS_PENDING, 2550),
             (bob.wallet.id, Column.CREDITS_PENDING, 2550),
@@ -611,8 +622,8 @@ async def test_create_transfer_holds_the_amount_until_accepted(
         key=lambda line: (line[0].bytes, line[1].value),
     )
     # Both parties see the one transaction.
-    assert (await world.core.transactions.get(bob.actor, transfer.id)) == transfer
-    assert (await world.core.transactions.get(alice.actor, transfer.id)) == transfer
+    assert (await world.core.transactions.get(bob.actor, transaction.id)) == transaction
+    assert (await world.core.transactions.get(alice.actor, transaction.id)) == transaction
 
 
 async def test_recipient_by_username_phone_or_wallet_id(
@@ -630,10 +641,10 @@ async def test_recipient_by_username_phone_or_wallet_id(
         str(bob.wallet.id),
     ]
     for recipient in recipients:
-        transfer = await world.core.transfers.create_transfer(
+        transaction = await world.core.transfers.create_transfer(
             alice.actor, amount="1.00", recipient=recipient
         )
-        assert transfer.credit_account_id == bob.wallet.id, recipient
+        assert transaction.credit_account_id == bob.wallet.id, recipient
     assert amounts(await world.wallet(bob.wallet.id))[3] == 100 * len(recipients)
 
 
@@ -649,9 +660,12 @@ async def test_recipient_in_another_currency_by_wallet_id_or_source_wallet(
     by_source = await world.core.transfers.create_transfer(
         alice.actor, amount="5.00", recipient="bob", wallet_id=alice_eur.id
     )
-    for transfer in (by_wallet, by_source):
-        assert (transfer.debit_account_id, transfer.credit_account_id) == (alice_eur.id, bob_eur.id)
-        assert transfer.currency == "EUR"
+    for transaction in (by_wallet, by_source):
+        assert (transaction.debit_account_id, transaction.credit_account_id) == (
+            alice_eur.id,
+            bob_eur.id,
+        )
+        assert transaction.currency == "EUR"
 
 
 async def test_create_transfer_refuses_unknown_or_inactive_recipients(
@@ -738,7 +752,7 @@ async def test_create_transfer_refuses_more_than_available(
         await world.core.transfers.create_transfer(alice.actor, amount="10.01", recipient="bob")
     assert caught.value.code == "insufficient_funds"
     last = await world.core.transfers.create_transfer(alice.actor, amount="10.00", recipient="bob")
-    assert last.status is TransferStatus.PENDING
+    assert last.status is TransactionStatus.PENDING
     assert amounts(await world.wallet(alice.wallet.id)) == (3000, 0, 3000, 0)
     with pytest.raises(InsufficientFunds):
         await world.core.transfers.create_transfer(alice.actor, amount="0.01", recipient="bob")
@@ -779,37 +793,40 @@ async def test_create_transfer_limits_the_description(
 
 
 @pytest.fixture
-async def pending(world: World, alice: Person, bob: Person) -> Transfer:
+async def pending(world: World, alice: Person, bob: Person) -> Transaction:
     """alice (100.00 USD) sent bob 40.00 USD, not yet accepted."""
     await world.fund(alice.wallet.id, "100.00")
     return await world.core.transfers.create_transfer(alice.actor, amount="40.00", recipient="bob")
 
 
 async def test_accept_posts_the_transfer(
-    world: World, alice: Person, bob: Person, pending: Transfer
+    world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     world.advance(hours=1)
     done = await world.core.transfers.act(bob.actor, pending.id, "accept")
-    assert done.status is TransferStatus.COMPLETED
+    assert done.status is TransactionStatus.COMPLETED
     assert done.completed_at == done.updated_at == START + timedelta(hours=1)
     assert amounts(await world.wallet(alice.wallet.id)) == (6000, 6000, 0, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (4000, 4000, 0, 0)
     assert len(entries_of(world, pending.id)) == 6
-    assert await world.transfer(pending.id) == done
+    assert await world.transaction(pending.id) == done
 
 
 @pytest.mark.parametrize(
     ("who", "action", "status"),
-    [("bob", "reject", TransferStatus.REJECTED), ("alice", "cancel", TransferStatus.CANCELLED)],
+    [
+        ("bob", "reject", TransactionStatus.REJECTED),
+        ("alice", "cancel", TransactionStatus.CANCELLED),
+    ],
 )
 async def test_reject_and_cancel_release_the_hold(
     world: World,
     alice: Person,
     bob: Person,
-    pending: Transfer,
+    pending: Transaction,
     who: str,
     action: str,
-    status: TransferStatus,
+    status: TransactionStatus,
 ) -> None:
     actor = {"alice": alice, "bob": bob}[who].actor
     done = await world.core.transfers.act(actor, pending.id, action)
@@ -821,7 +838,7 @@ async def test_reject_and_cancel_release_the_hold(
 
 
 async def test_only_the_right_party_may_act(
-    world: World, alice: Person, bob: Person, carol: Person, pending: Transfer
+    world: World, alice: Person, bob: Person, carol: Person, pending: Transaction
 ) -> None:
     wrong = [
         (alice.actor, "accept"),
@@ -841,16 +858,16 @@ async def test_only_the_right_party_may_act(
         await world.core.transfers.act(bob.actor, uuid4(), "accept")
     with pytest.raises(NotFound):
         await world.core.transactions.get(carol.actor, pending.id)
-    assert (await world.transfer(pending.id)).status is TransferStatus.PENDING
+    assert (await world.transaction(pending.id)).status is TransactionStatus.PENDING
 
 
-async def test_unknown_action(world: World, bob: Person, pending: Transfer) -> None:
+async def test_unknown_action(world: World, bob: Person, pending: Transaction) -> None:
     with pytest.raises(ValidationFailed):
         await world.core.transfers.act(bob.actor, pending.id, "approve")
 
 
 async def test_a_finished_transfer_is_not_pending(
-    world: World, alice: Person, bob: Person, pending: Transfer
+    world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     await world.core.transfers.act(bob.actor, pending.id, "accept")
     for actor, action in ((bob.actor, "accept"), (bob.actor, "reject"), (alice.actor, "cancel")):
@@ -863,7 +880,7 @@ async def test_a_finished_transfer_is_not_pending(
 
 @pytest.mark.parametrize("action", ["accept", "reject", "cancel"])
 async def test_acting_after_expiry_expires_the_transfer(
-    world: World, alice: Person, bob: Person, pending: Transfer, action: str
+    world: World, alice: Person, bob: Person, pending: Transaction, action: str
 ) -> None:
     assert pending.expires_at is not None
     world.clock.advance(pending.expires_at - world.clock.now())  # exactly at expires_at
@@ -871,8 +888,8 @@ async def test_acting_after_expiry_expires_the_transfer(
     with pytest.raises(Expired) as caught:
         await world.core.transfers.act(actor, pending.id, action)
     assert caught.value.code == "expired"
-    expired = await world.transfer(pending.id)
-    assert expired.status is TransferStatus.EXPIRED
+    expired = await world.transaction(pending.id)
+    assert expired.status is TransactionStatus.EXPIRED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (0, 0, 0, 0)
     with pytest.raises(NotPending):
@@ -912,7 +929,7 @@ async def test_concurrent_spending_never_overdraws(
 
 
 async def test_racing_actions_change_a_transfer_once(
-    world: World, alice: Person, bob: Person, pending: Transfer
+    world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     results = await asyncio.gather(
         world.core.transfers.act(bob.actor, pending.id, "accept"),
@@ -921,15 +938,15 @@ async def test_racing_actions_change_a_transfer_once(
         world.core.transfers.act(bob.actor, pending.id, "accept"),
         return_exceptions=True,
     )
-    winners = [r for r in results if isinstance(r, Transfer)]
+    winners = [r for r in results if isinstance(r, Transaction)]
     assert len(winners) == 1
     assert all(isinstance(r, NotPending) for r in results if r not in winners)
-    assert (await world.transfer(pending.id)).status is winners[0].status
+    assert (await world.transaction(pending.id)).status is winners[0].status
     assert len(entries_of(world, pending.id)) in (4, 6)
 
 
 async def test_expiry_racing_an_accept_expires_once(
-    world: World, alice: Person, bob: Person, pending: Transfer
+    world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     assert pending.expires_at is not None
     world.clock.advance(pending.expires_at - world.clock.now())
@@ -940,7 +957,7 @@ async def test_expiry_racing_an_accept_expires_once(
     )
     # Whoever ran first expired it; the other saw it pending-but-due or already expired.
     assert (expired, type(accepted)) in ((1, NotPending), (0, Expired))
-    assert (await world.transfer(pending.id)).status is TransferStatus.EXPIRED
+    assert (await world.transaction(pending.id)).status is TransactionStatus.EXPIRED
     assert len(entries_of(world, pending.id)) == 4
     assert [k for k, _ in outbox_kinds(world)].count(NotificationKind.TRANSFER_EXPIRED) == 2
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
@@ -953,8 +970,8 @@ async def test_staff_deposit(world: World, alice: Person) -> None:
     deposit = await world.core.transfers.deposit(
         world.staff, amount="12.34", wallet_id=alice.wallet.id, description="cash at the desk"
     )
-    assert deposit.type is TransferType.DEPOSIT
-    assert deposit.status is TransferStatus.COMPLETED
+    assert deposit.type is TransactionType.DEPOSIT
+    assert deposit.status is TransactionStatus.COMPLETED
     assert deposit.funding_source is FundingSource.MANUAL
     assert deposit.completed_at == deposit.created_at
     assert deposit.sender is None
@@ -988,7 +1005,7 @@ async def test_paysend_ignores_unfinished_payments(world: World, alice: Person) 
         outcome = await world.core.deposits.paysend(
             ProviderDeposit("ps-1", status, alice.phone, "10.00")
         )
-        assert (outcome.status, outcome.transfer) == ("ignored", None)
+        assert (outcome.status, outcome.transaction) == ("ignored", None)
     assert amounts(await world.wallet(alice.wallet.id)) == (0, 0, 0, 0)
 
 
@@ -997,23 +1014,23 @@ async def test_paysend_credits_once_per_provider_id(world: World, alice: Person)
         ProviderDeposit("ps-42", "COMPLETED", "00" + alice.phone[1:], "10.00")
     )
     assert first.status == "processed"
-    assert first.transfer is not None
-    assert first.transfer.funding_source is FundingSource.PAYSEND
-    assert first.transfer.provider_id == "ps-42"
-    assert first.transfer.recipient is not None
-    assert first.transfer.recipient.wallet_id == alice.wallet.id
+    assert first.transaction is not None
+    assert first.transaction.funding_source is FundingSource.PAYSEND
+    assert first.transaction.provider_id == "ps-42"
+    assert first.transaction.recipient is not None
+    assert first.transaction.recipient.wallet_id == alice.wallet.id
     for retry in (
         ProviderDeposit("ps-42", "COMPLETED", alice.phone, "10.00"),
         ProviderDeposit("ps-42", "COMPLETED", alice.phone, "999.00"),  # the first one counts
     ):
         again = await world.core.deposits.paysend(retry)
         assert again.status == "processed"
-        assert again.transfer == first.transfer
+        assert again.transaction == first.transaction
     assert amounts(await world.wallet(alice.wallet.id)) == (1000, 1000, 0, 0)
     second = await world.core.deposits.paysend(
         ProviderDeposit("ps-43", "COMPLETED", alice.phone, "5.00")
     )
-    assert second.transfer is not None and second.transfer.id != first.transfer.id
+    assert second.transaction is not None and second.transaction.id != first.transaction.id
     assert amounts(await world.wallet(alice.wallet.id)) == (1500, 1500, 0, 0)
 
 
@@ -1022,8 +1039,8 @@ async def test_paysend_in_a_chosen_currency(world: World, alice: Person) -> None
     outcome = await world.core.deposits.paysend(
         ProviderDeposit("ps-eur", "COMPLETED", alice.phone, "7.00", currency="eur")
     )
-    assert outcome.transfer is not None
-    assert outcome.transfer.credit_account_id == eur.id
+    assert outcome.transaction is not None
+    assert outcome.transaction.credit_account_id == eur.id
     assert amounts(await world.wallet(eur.id)) == (700, 700, 0, 0)
     with pytest.raises(RecipientNotFound):
         await world.core.deposits.paysend(
@@ -1051,7 +1068,7 @@ async def test_paysend_refuses_unknown_recipients_and_bad_input(
         )
     # None of the refusals consumed the provider id.
     ok = await world.core.deposits.paysend(ProviderDeposit("ps-x", "COMPLETED", alice.phone, "1"))
-    assert ok.transfer is not None and ok.transfer.amount == 100
+    assert ok.transaction is not None and ok.transaction.amount == 100
 
 
 # Cash-outs --------------------------------------------------------------------------------------
@@ -1062,18 +1079,18 @@ async def test_cash_out_request_holds_funds_and_stores_only_a_digest(
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
     cashout = await world.core.cashouts.request(alice.actor, amount="30.00")
-    code, transfer = cashout.withdrawal_code, cashout.transfer
+    code, transaction = cashout.withdrawal_code, cashout.transaction
     assert len(code) == 10
     assert set(code) <= set(CODE_ALPHABET)
-    assert transfer.type is TransferType.WITHDRAWAL
-    assert transfer.status is TransferStatus.PENDING
-    assert transfer.funding_source is FundingSource.BLF_ATM
-    assert transfer.reference.startswith("WDR-")
-    assert transfer.expires_at == transfer.created_at + timedelta(minutes=30)
-    assert transfer.recipient is None
-    assert transfer.sender is not None and transfer.sender.wallet_id == alice.wallet.id
-    assert transfer.code_digest == hmac.new(SECRET, code.encode(), hashlib.sha256).hexdigest()
-    stored = await world.transfer(transfer.id)
+    assert transaction.type is TransactionType.WITHDRAWAL
+    assert transaction.status is TransactionStatus.PENDING
+    assert transaction.funding_source is FundingSource.BLF_ATM
+    assert transaction.reference.startswith("WDR-")
+    assert transaction.expires_at == transaction.created_at + timedelta(minutes=30)
+    assert transaction.recipient is None
+    assert transaction.sender is not None and transaction.sender.wallet_id == alice.wallet.id
+    assert transaction.code_digest == hmac.new(SECRET, code.encode(), hashlib.sha256).hexdigest()
+    stored = await world.transaction(transaction.id)
     assert code not in repr(stored)
     assert all(code not in str(value) for value in dataclasses.astuple(stored))
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 7000, 3000, 0)
@@ -1090,8 +1107,8 @@ async def test_cash_out_verify_posts_the_hold(world: World, alice: Person) -> No
     sloppy = f" {code[:5].lower()}-{code[5:].lower()} "
     world.advance(minutes=29)
     done = await world.core.cashouts.verify(alice.phone.removeprefix("+"), sloppy)
-    assert done.status is TransferStatus.COMPLETED
-    assert done.id == cashout.transfer.id
+    assert done.status is TransactionStatus.COMPLETED
+    assert done.id == cashout.transaction.id
     assert amounts(await world.wallet(alice.wallet.id)) == (7000, 7000, 0, 0)
     sink = next(
         a for a in world.storage.state.accounts.values() if a.source is FundingSource.BLF_ATM
@@ -1107,7 +1124,7 @@ async def test_cash_out_from_a_chosen_wallet(world: World, alice: Person, bob: P
     eur = await world.core.wallets.open(alice.actor, "EUR")
     await world.fund(eur.id, "10.00")
     cashout = await world.core.cashouts.request(alice.actor, amount="10.00", wallet_id=eur.id)
-    assert cashout.transfer.currency == "EUR"
+    assert cashout.transaction.currency == "EUR"
     assert amounts(await world.wallet(eur.id)) == (1000, 0, 1000, 0)
     with pytest.raises(NotFound):
         await world.core.cashouts.request(bob.actor, amount="1.00", wallet_id=eur.id)
@@ -1126,13 +1143,13 @@ async def test_wrong_codes_count_and_the_fifth_cancels(world: World, alice: Pers
         with pytest.raises(InvalidWithdrawalCode) as caught:
             await world.core.cashouts.verify(alice.phone, "WRONGCODE1")
         assert caught.value.code == "invalid_withdrawal_code"
-        current = await world.transfer(cashout.transfer.id)
-        assert (current.status, current.failed_attempts) == (TransferStatus.PENDING, attempt)
+        current = await world.transaction(cashout.transaction.id)
+        assert (current.status, current.failed_attempts) == (TransactionStatus.PENDING, attempt)
     with pytest.raises(TooManyAttempts) as caught_last:
         await world.core.cashouts.verify(alice.phone, "WRONGCODE1")
     assert caught_last.value.code == "too_many_attempts"
-    cancelled = await world.transfer(cashout.transfer.id)
-    assert cancelled.status is TransferStatus.CANCELLED
+    cancelled = await world.transaction(cashout.transaction.id)
+    assert cancelled.status is TransactionStatus.CANCELLED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     with pytest.raises(NotPending):
         await world.core.cashouts.verify(alice.phone, cashout.withdrawal_code)
@@ -1148,7 +1165,7 @@ async def test_verify_with_an_unknown_phone(world: World, alice: Person) -> None
     for phone in ("+19995550000", "not a phone"):
         with pytest.raises(InvalidWithdrawalCode):
             await world.core.cashouts.verify(phone, cashout.withdrawal_code)
-    assert (await world.transfer(cashout.transfer.id)).failed_attempts == 0
+    assert (await world.transaction(cashout.transaction.id)).failed_attempts == 0
 
 
 async def test_verify_after_expiry(world: World, alice: Person) -> None:
@@ -1159,9 +1176,9 @@ async def test_verify_after_expiry(world: World, alice: Person) -> None:
         with pytest.raises(Expired) as caught:
             await world.core.cashouts.verify(alice.phone, cashout.withdrawal_code)
         assert caught.value.code == "expired"
-    assert (await world.transfer(cashout.transfer.id)).status is TransferStatus.EXPIRED
+    assert (await world.transaction(cashout.transaction.id)).status is TransactionStatus.EXPIRED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
-    assert len(entries_of(world, cashout.transfer.id)) == 4
+    assert len(entries_of(world, cashout.transaction.id)) == 4
     assert outbox_kinds(world).count((NotificationKind.CASHOUT_EXPIRED, alice.user.id)) == 1
 
 
@@ -1170,9 +1187,9 @@ async def test_cancel_a_cash_out(world: World, alice: Person, bob: Person) -> No
     cashout = await world.core.cashouts.request(alice.actor, amount="30.00")
     for actor, action in ((bob.actor, "cancel"), (alice.actor, "accept"), (alice.actor, "reject")):
         with pytest.raises(NotFound):
-            await world.core.transfers.act(actor, cashout.transfer.id, action)
-    done = await world.core.transfers.act(alice.actor, cashout.transfer.id, "cancel")
-    assert done.status is TransferStatus.CANCELLED
+            await world.core.transfers.act(actor, cashout.transaction.id, action)
+    done = await world.core.transfers.act(alice.actor, cashout.transaction.id, "cancel")
+    assert done.status is TransactionStatus.CANCELLED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     with pytest.raises(NotPending):
         await world.core.cashouts.verify(alice.phone, cashout.withdrawal_code)
@@ -1184,7 +1201,7 @@ async def test_cancel_a_cash_out(world: World, alice: Person, bob: Person) -> No
 
 async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, bob: Person) -> None:
     await world.fund(alice.wallet.id, "100.00")
-    transfer = await world.core.transfers.create_transfer(
+    transaction = await world.core.transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob"
     )
     accepted = await world.core.transfers.create_transfer(
@@ -1196,18 +1213,18 @@ async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, b
 
     world.advance(minutes=30)
     assert await world.core.expiry.expire_due() == 1
-    assert (await world.transfer(cashout.transfer.id)).status is TransferStatus.EXPIRED
-    assert (await world.transfer(transfer.id)).status is TransferStatus.PENDING
+    assert (await world.transaction(cashout.transaction.id)).status is TransactionStatus.EXPIRED
+    assert (await world.transaction(transaction.id)).status is TransactionStatus.PENDING
     assert amounts(await world.wallet(alice.wallet.id)) == (9500, 8500, 1000, 0)
 
     world.advance(hours=24)
     assert await world.core.expiry.expire_due() == 1
     assert await world.core.expiry.expire_due() == 0
-    assert (await world.transfer(transfer.id)).status is TransferStatus.EXPIRED
-    assert (await world.transfer(accepted.id)).status is TransferStatus.COMPLETED
+    assert (await world.transaction(transaction.id)).status is TransactionStatus.EXPIRED
+    assert (await world.transaction(accepted.id)).status is TransactionStatus.COMPLETED
     assert amounts(await world.wallet(alice.wallet.id)) == (9500, 9500, 0, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (500, 500, 0, 0)
-    for expired in (transfer.id, cashout.transfer.id):
+    for expired in (transaction.id, cashout.transaction.id):
         assert len(entries_of(world, expired)) == 4
     kinds = [k for k in outbox_kinds(world) if k[0].endswith("expired")]
     assert kinds == [
@@ -1216,7 +1233,7 @@ async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, b
         (NotificationKind.TRANSFER_EXPIRED, bob.user.id),
     ]
     with pytest.raises(NotPending):
-        await world.core.transfers.act(bob.actor, transfer.id, "accept")
+        await world.core.transfers.act(bob.actor, transaction.id, "accept")
 
 
 async def test_expiry_works_in_batches(world: World, alice: Person, bob: Person) -> None:
@@ -1229,7 +1246,7 @@ async def test_expiry_works_in_batches(world: World, alice: Person, bob: Person)
     job = ExpiryService(world.core.ctx, batch_size=2)
     assert await job.expire_due() == 5
     assert await job.expire_due() == 0
-    assert {(await world.transfer(i)).status for i in ids} == {TransferStatus.EXPIRED}
+    assert {(await world.transaction(i)).status for i in ids} == {TransactionStatus.EXPIRED}
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
 
 
@@ -1237,11 +1254,11 @@ async def test_expiry_works_in_batches(world: World, alice: Person, bob: Person)
 
 
 @pytest.fixture
-async def story(world: World, alice: Person, bob: Person, carol: Person) -> dict[str, Transfer]:
+async def story(world: World, alice: Person, bob: Person, carol: Person) -> dict[str, Transaction]:
     """A known history, one minute apart:
     DEP alice +100, T1 alice->bob 10 (accepted), T2 alice->bob 30 (pending),
     T3 alice->carol 20 (rejected), W1 alice cash-out 5 (pending)."""
-    names: dict[str, Transfer] = {"DEP": await world.fund(alice.wallet.id, "100.00")}
+    names: dict[str, Transaction] = {"DEP": await world.fund(alice.wallet.id, "100.00")}
     for name, amount, recipient, text in (
         ("T1", "10.00", "bob", "rent"),
         ("T2", "30.00", "bob", "dinner"),
@@ -1252,7 +1269,7 @@ async def story(world: World, alice: Person, bob: Person, carol: Person) -> dict
             alice.actor, amount=amount, recipient=recipient, description=text
         )
     world.advance(minutes=1)
-    names["W1"] = (await world.core.cashouts.request(alice.actor, amount="5.00")).transfer
+    names["W1"] = (await world.core.cashouts.request(alice.actor, amount="5.00")).transaction
     world.advance(minutes=1)
     await world.core.transfers.act(bob.actor, names["T1"].id, "accept")
     await world.core.transfers.act(carol.actor, names["T3"].id, "reject")
@@ -1260,7 +1277,7 @@ async def story(world: World, alice: Person, bob: Person, carol: Person) -> dict
 
 
 async def test_list_known_answers(
-    world: World, alice: Person, bob: Person, carol: Person, story: dict[str, Transfer]
+    world: World, alice: Person, bob: Person, carol: Person, story: dict[str, Transaction]
 ) -> None:
     by_id = {t.id: name for name, t in story.items()}
 
@@ -1320,7 +1337,7 @@ async def test_list_known_answers(
 
 
 async def test_list_pages_by_number_and_by_cursor(
-    world: World, alice: Person, story: dict[str, Transfer]
+    world: World, alice: Person, story: dict[str, Transaction]
 ) -> None:
     by_id = {t.id: name for name, t in story.items()}
 
@@ -1418,7 +1435,7 @@ def seal(outcome: object) -> bytes:
     """The receipt a test caller keeps: the error code, or the transaction id."""
     if isinstance(outcome, DomainError):
         return outcome.code.encode()
-    assert isinstance(outcome, Transfer)
+    assert isinstance(outcome, Transaction)
     return str(outcome.id).encode()
 
 
@@ -1430,25 +1447,25 @@ async def test_idempotency_first_outcome_then_replay(
     world: World, alice: Person, bob: Person
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
-    transfers = world.core.transfers
-    transfer = await transfers.create_transfer(
+    transactions = world.core.transfers
+    transaction = await transactions.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
-    assert isinstance(transfer, Transfer)
-    replay = await transfers.create_transfer(
+    assert isinstance(transaction, Transaction)
+    replay = await transactions.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
-    assert replay == Replayed(str(transfer.id).encode())
+    assert replay == Replayed(str(transaction.id).encode())
     with pytest.raises(IdempotencyKeyReused) as reused:
-        await transfers.create_transfer(
+        await transactions.create_transfer(
             alice.actor, amount="10.00", recipient="bob", idempotency=key(fingerprint="fp-2")
         )
     assert reused.value.code == "idempotency_key_reused"
     # Keys are scoped: the same key elsewhere is a fresh request.
-    other = await transfers.create_transfer(
+    other = await transactions.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key(scope="user:alice:other")
     )
-    assert isinstance(other, Transfer) and other.id != transfer.id
+    assert isinstance(other, Transaction) and other.id != transaction.id
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 8000, 2000, 0)
 
 
@@ -1471,10 +1488,10 @@ async def test_a_failed_write_leaves_the_key_free(
         )
     assert world.storage.state.receipts == {}
     monkeypatch.setattr(ledger, "apply", real_apply)
-    transfer = await world.core.transfers.create_transfer(
+    transaction = await world.core.transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
-    assert isinstance(transfer, Transfer)
+    assert isinstance(transaction, Transaction)
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 9000, 1000, 0)
 
 
@@ -1498,16 +1515,16 @@ async def test_an_expiry_noticed_on_accept_is_kept_with_its_receipt(
     world: World, alice: Person, bob: Person
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
-    transfer = await world.core.transfers.create_transfer(
+    transaction = await world.core.transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob"
     )
-    assert isinstance(transfer, Transfer)
+    assert isinstance(transaction, Transaction)
     world.advance(days=1)
     accept = key("accept-1", scope="user:bob:transaction-action")
     with pytest.raises(Expired):
-        await world.core.transfers.act(bob.actor, transfer.id, "accept", accept)
-    assert (await world.transfer(transfer.id)).status is TransferStatus.EXPIRED
-    assert await world.core.transfers.act(bob.actor, transfer.id, "accept", accept) == Replayed(
+        await world.core.transfers.act(bob.actor, transaction.id, "accept", accept)
+    assert (await world.transaction(transaction.id)).status is TransactionStatus.EXPIRED
+    assert await world.core.transfers.act(bob.actor, transaction.id, "accept", accept) == Replayed(
         b"expired"
     )
 
@@ -1529,7 +1546,7 @@ async def test_receipts_expire_and_are_purged(world: World, alice: Person, bob: 
     fresh = await world.core.transfers.create_transfer(
         alice.actor, amount="2.00", recipient="bob", idempotency=key("k0", "other")
     )
-    assert isinstance(fresh, Transfer)
+    assert isinstance(fresh, Transaction)
     assert await world.core.idempotency.purge_expired(batch=2) == 4
     assert await world.core.idempotency.purge_expired() == 0
     assert set(world.storage.state.receipts) == {(SCOPE, "k0")}
@@ -1554,18 +1571,18 @@ def test_idempotency_key_format_accepts_printable_ascii() -> None:
 async def test_outbox_sends_the_right_emails_to_the_right_people_once(
     world: World, alice: Person, bob: Person
 ) -> None:
-    transfers, users = world.core.transfers, world.core
+    transactions, users = world.core.transfers, world.core
     await world.fund(alice.wallet.id, "100.00")
-    t1 = await transfers.create_transfer(alice.actor, amount="10.00", recipient="bob")
-    await transfers.act(bob.actor, t1.id, "accept")
-    t2 = await transfers.create_transfer(alice.actor, amount="20.00", recipient="bob")
-    await transfers.act(bob.actor, t2.id, "reject")
-    t3 = await transfers.create_transfer(alice.actor, amount="30.00", recipient="bob")
-    await transfers.act(alice.actor, t3.id, "cancel")
+    t1 = await transactions.create_transfer(alice.actor, amount="10.00", recipient="bob")
+    await transactions.act(bob.actor, t1.id, "accept")
+    t2 = await transactions.create_transfer(alice.actor, amount="20.00", recipient="bob")
+    await transactions.act(bob.actor, t2.id, "reject")
+    t3 = await transactions.create_transfer(alice.actor, amount="30.00", recipient="bob")
+    await transactions.act(alice.actor, t3.id, "cancel")
     c1 = await users.cashouts.request(alice.actor, amount="5.00")
     await users.cashouts.verify(alice.phone, c1.withdrawal_code)
     world.advance(minutes=1)
-    t4 = await transfers.create_transfer(alice.actor, amount="1.00", recipient="bob")
+    t4 = await transactions.create_transfer(alice.actor, amount="1.00", recipient="bob")
     await users.cashouts.request(alice.actor, amount="2.00")
     world.advance(days=1)
     assert await users.expiry.expire_due() == 2
@@ -1726,10 +1743,10 @@ async def test_audit_finds_tampering(tamper: str) -> None:
         account = state.accounts[bob.wallet.id]
         state.accounts[bob.wallet.id] = dataclasses.replace(account, credits_posted=1)
     elif tamper == "lost_entry":
-        entry = next(e for e in state.entries.values() if e.transfer_id == deposit.id)
+        entry = next(e for e in state.entries.values() if e.transaction_id == deposit.id)
         del state.entries[entry.id]
     else:
-        state.transfers[pending.id] = dataclasses.replace(pending, amount=999)
+        state.transactions[pending.id] = dataclasses.replace(pending, amount=999)
     report = await world.core.audit.run()
     assert not report.ok
     assert report.problems

@@ -16,15 +16,15 @@ from sqlalchemy import Select, bindparam, case, func, select
 
 from adapters.sql import mappers
 from adapters.sql.ordering import order_by, seek
-from adapters.sql.records import EntryRecord, TransferRecord, table_of
+from adapters.sql.records import EntryRecord, TransactionRecord, table_of
 from adapters.sql.session import Session
-from wallet_core.ledger import Column, Entry, TransferType
+from wallet_core.ledger import Column, Entry, TransactionType
 from wallet_core.statements import IntervalTotals, Line, LineQuery, RunningBalance
 
 entries_t = table_of(EntryRecord)
-transfers_t = table_of(TransferRecord)
+transactions_t = table_of(TransactionRecord)
 _e = entries_t.c
-_t = transfers_t.c
+_t = transactions_t.c
 
 _INSERT = entries_t.insert()
 _POSTED = _e.balance_after.is_not(None)
@@ -45,7 +45,7 @@ def _last_balance(inclusive: bool) -> Select[Any]:
 _BALANCE_AT = {True: _last_balance(True), False: _last_balance(False)}
 _LINE_COLUMNS = (
     _e.id,
-    _e.transfer_id,
+    _e.transaction_id,
     _e.balance_after,
     _e.posted_at,
     _SIGNED.label("amount"),
@@ -59,8 +59,8 @@ _LINE_COLUMNS = (
 def _line(row: Any) -> Line:
     return Line(
         id=row.id,
-        transaction_id=row.transfer_id,
-        type=TransferType(row.type),
+        transaction_id=row.transaction_id,
+        type=TransactionType(row.type),
         reference=row.reference,
         description=row.description,
         amount=int(row.amount),
@@ -134,7 +134,7 @@ class SqlEntryRepository:
             where.append(seek(sort, _e.id, query.ordering, query.page.cursor))
         stmt = (
             select(*_LINE_COLUMNS)
-            .select_from(entries_t.join(transfers_t, _t.id == _e.transfer_id))
+            .select_from(entries_t.join(transactions_t, _t.id == _e.transaction_id))
             .where(*where)
             .order_by(*order_by(sort, _e.id, query.ordering))
             .limit(query.page.page_size + 1)

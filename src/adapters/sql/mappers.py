@@ -14,9 +14,9 @@ from wallet_core.ledger import (
     Entry,
     FundingSource,
     Party,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
 )
 from wallet_core.notifications import Notification
 from wallet_core.sessions import RefreshToken
@@ -80,7 +80,7 @@ def account_from_row(row: Any) -> Account:
         credits_posted=m["credits_posted"],
         debits_pending=m["debits_pending"],
         credits_pending=m["credits_pending"],
-        transfer_count=m["transfer_count"],
+        transaction_count=m["transaction_count"],
     )
 
 
@@ -97,7 +97,7 @@ def account_to_row(account: Account) -> dict[str, Any]:
         "credits_posted": account.credits_posted,
         "debits_pending": account.debits_pending,
         "credits_pending": account.credits_pending,
-        "transfer_count": account.transfer_count,
+        "transaction_count": account.transaction_count,
         "created_at": account.created_at,
         "updated_at": account.updated_at,
     }
@@ -116,12 +116,12 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value or {})
 
 
-def transfer_from_row(row: Any) -> Transfer:
+def transaction_from_row(row: Any) -> Transaction:
     m = _m(row)
-    return Transfer(
+    return Transaction(
         id=m["id"],
-        type=TransferType(m["type"]),
-        status=TransferStatus(m["status"]),
+        type=TransactionType(m["type"]),
+        status=TransactionStatus(m["status"]),
         amount=m["amount"],
         currency=m["currency"],
         funding_source=FundingSource(m["funding_source"]),
@@ -144,7 +144,7 @@ def transfer_from_row(row: Any) -> Transfer:
     )
 
 
-def transfer_to_row(t: Transfer) -> dict[str, Any]:
+def transaction_to_row(t: Transaction) -> dict[str, Any]:
     return {
         "id": t.id,
         "type": t.type.value,
@@ -178,7 +178,7 @@ def transfer_to_row(t: Transfer) -> dict[str, Any]:
 def entry_to_row(entry: Entry) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "transfer_id": entry.transfer_id,
+        "transaction_id": entry.transaction_id,
         "account_id": entry.account_id,
         "total": entry.column.value,
         "delta": entry.delta,
@@ -191,7 +191,7 @@ def entry_from_row(row: Any) -> Entry:
     m = _m(row)
     return Entry(
         id=m["id"],
-        transfer_id=m["transfer_id"],
+        transaction_id=m["transaction_id"],
         account_id=m["account_id"],
         column=Column(m["total"]),
         delta=m["delta"],

@@ -20,14 +20,14 @@ from adapters.sql import mappers, pg_reads
 from adapters.sql.pg_write import REFUSED_SQLSTATE, statement
 from wallet_core.errors import ServiceUnavailable
 from wallet_core.journal import LedgerWrite, StoredReceipt, Written
-from wallet_core.ledger import Account, FundingSource, Transfer
+from wallet_core.ledger import Account, FundingSource, Transaction
 from wallet_core.snapshots import (
     Candidate,
     CashOutAttempt,
     ProviderDeposit,
     RecipientQuery,
+    TransactionParties,
     TransactionState,
-    TransferParties,
     WalletsAndSinks,
 )
 
@@ -70,7 +70,7 @@ def _candidate(rows: list[Any]) -> Candidate | None:
 
 def _state(row: Any) -> TransactionState:
     return TransactionState(
-        mappers.transfer_from_row(row["transfer"]),
+        mappers.transaction_from_row(row["transfer"]),
         mappers.account_from_row(row["debit"]),
         mappers.account_from_row(row["credit"]),
     )
@@ -110,9 +110,11 @@ class AsyncpgLedger:
         except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
 
-    async def transfer_parties(self, sender_id: UUID, recipient: RecipientQuery) -> TransferParties:
+    async def transaction_parties(
+        self, sender_id: UUID, recipient: RecipientQuery
+    ) -> TransactionParties:
         rows = await self._fetch(
-            pg_reads.TRANSFER_PARTIES,
+            pg_reads.TRANSACTION_PARTIES,
             sender_id,
             recipient.wallet_id,
             recipient.phone_number,
@@ -128,7 +130,7 @@ class AsyncpgLedger:
             owner = _candidate(by_role.get("w", [])) or Candidate(
                 named[0]["user_id"], named[0]["username"], named[0]["is_active"]
             )
-        return TransferParties(
+        return TransactionParties(
             sender_wallets=_wallets(r["account"] for r in by_role.get("s", [])),
             named_wallet=named_wallet,
             by_wallet=owner,
@@ -158,13 +160,13 @@ class AsyncpgLedger:
         rows = await self._fetch(pg_reads.PROVIDER_DEPOSIT, source.value, provider_id, phone_number)
         existing = next((r["transfer"] for r in rows if r["role"] == "x"), None)
         if existing is not None:
-            return ProviderDeposit(mappers.transfer_from_row(existing), None)
+            return ProviderDeposit(mappers.transaction_from_row(existing), None)
         systems = [mappers.account_from_row(r["account"]) for r in rows if r["role"] == "s"]
         recipient = _candidate([r for r in rows if r["role"] == "w"])
         return ProviderDeposit(None, recipient, {a.currency: a for a in systems})
 
-    async def transaction(self, transfer_id: UUID) -> TransactionState | None:
-        rows = await self._fetch(pg_reads.TRANSACTION, transfer_id)
+    async def transaction(self, transaction_id: UUID) -> TransactionState | None:
+        rows = await self._fetch(pg_reads.TRANSACTION, transaction_id)
         return _state(rows[0]) if rows else None
 
     async def cashout_attempt(
@@ -173,14 +175,14 @@ class AsyncpgLedger:
         rows = await self._fetch(pg_reads.CASHOUT_ATTEMPT, phone_number, list(code_digests))
         if not rows or rows[0]["user_id"] is None:
             return CashOutAttempt(None)
-        matches: list[Transfer] = []
-        pending: list[Transfer] = []
+        matches: list[Transaction] = []
+        pending: list[Transaction] = []
         accounts: dict[UUID, Account] = {}
         for row in rows:
             if row["transfer"] is None:
                 continue
             state = _state(row)
-            (matches if row["role"] == "m" else pending).append(state.transfer)
+            (matches if row["role"] == "m" else pending).append(state.transaction)
             accounts.update(state.accounts)
         by_id = lambda t: t.id.bytes  # noqa: E731
         return CashOutAttempt(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-TRANSFER_PARTIES = """
+TRANSACTION_PARTIES = """
 SELECT 's' AS role, a AS account, NULL::uuid AS user_id, NULL::text AS username,
     NULL::boolean AS is_active
 FROM accounts a WHERE a.owner_id = $1 AND a.kind = 'wallet'
@@ -42,7 +42,7 @@ WHERE w.id = $1
 PROVIDER_DEPOSIT = """
 SELECT 'x' AS role, t AS transfer, NULL::accounts AS account, NULL::uuid AS user_id,
     NULL::text AS username, NULL::boolean AS is_active
-FROM transfers t WHERE t.funding_source = $1 AND t.provider_id = $2
+FROM transactions t WHERE t.funding_source = $1 AND t.provider_id = $2
 UNION ALL
 SELECT 'w', NULL, w, u.id, u.username, u.is_active
 FROM users u LEFT JOIN accounts w ON w.owner_id = u.id AND w.kind = 'wallet'
@@ -57,7 +57,7 @@ WHERE s.source = $1 AND s.currency IN (
 
 TRANSACTION = """
 SELECT t AS transfer, d AS debit, c AS credit
-FROM transfers t
+FROM transactions t
     JOIN accounts d ON d.id = t.debit_account_id
     JOIN accounts c ON c.id = t.credit_account_id
 WHERE t.id = $1
@@ -65,7 +65,7 @@ WHERE t.id = $1
 
 DUE = """
 SELECT t AS transfer, d AS debit, c AS credit
-FROM transfers t
+FROM transactions t
     JOIN accounts d ON d.id = t.debit_account_id
     JOIN accounts c ON c.id = t.credit_account_id
 WHERE t.status = 'pending' AND t.expires_at <= $1
@@ -79,11 +79,11 @@ wallets AS (
     SELECT a.id FROM accounts a WHERE a.owner_id = (SELECT id FROM owner) AND a.kind = 'wallet'
 ),
 found AS (
-    SELECT 'm' AS role, t FROM transfers t
+    SELECT 'm' AS role, t FROM transactions t
     WHERE t.code_digest = ANY($2::text[]) AND t.type = 'withdrawal'
         AND t.debit_account_id IN (SELECT id FROM wallets)
     UNION ALL
-    SELECT 'p', t FROM transfers t
+    SELECT 'p', t FROM transactions t
     WHERE t.status = 'pending' AND t.type = 'withdrawal'
         AND t.debit_account_id IN (SELECT id FROM wallets)
 )
@@ -101,7 +101,7 @@ WHERE scope = $1 AND key = $2 AND expires_at > $3
 
 ADD_SYSTEM_ACCOUNT = """
 INSERT INTO accounts (id, kind, currency, owner_id, owner_username, source, is_active,
-    debits_posted, credits_posted, debits_pending, credits_pending, transfer_count,
+    debits_posted, credits_posted, debits_pending, credits_pending, transaction_count,
     created_at, updated_at)
 VALUES ($1, 'system', $2, NULL, NULL, $3, true, 0, 0, 0, 0, 0, $4, $4)
 ON CONFLICT DO NOTHING

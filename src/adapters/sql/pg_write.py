@@ -34,15 +34,15 @@ from sqlalchemy import Column as SqlColumn
 
 from adapters.sql import mappers
 from adapters.sql.events import CHANNEL as EVENTS_CHANNEL
-from adapters.sql.records import OutboxRecord, TransferRecord, table_of
+from adapters.sql.records import OutboxRecord, TransactionRecord, table_of
 from wallet_core.journal import LedgerWrite
 
 REFUSED_SQLSTATE = "WLT01"
 
-_TRANSFERS = table_of(TransferRecord)
+_TRANSACTIONS = table_of(TransactionRecord)
 _OUTBOX = table_of(OutboxRecord)
 #: What a transaction change may set (everything else about a transaction is immutable).
-TRANSFER_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts", "reversed_amount")
+TRANSACTION_CHANGES = ("status", "updated_at", "completed_at", "failed_attempts", "reversed_amount")
 
 
 def _array_type(column: SqlColumn[Any]) -> tuple[str, str]:
@@ -86,20 +86,22 @@ class _Prepared:
         self.write = write
         self.receipt = mappers.receipt_to_row(write.receipt) if write.receipt else {}
         self.changes = write.changed
-        self.after = [mappers.transfer_to_row(c.after) for c in write.changed]
+        self.after = [mappers.transaction_to_row(c.after) for c in write.changed]
         self.deltas = write.deltas()
         self.entries = write.entries
         self.events = write.events
         self.viewers = [(u, e.id) for e in write.events for u in e.user_ids]
         self.columns = {
-            "created": _columns(_TRANSFERS, [mappers.transfer_to_row(t) for t in write.created]),
+            "created": _columns(
+                _TRANSACTIONS, [mappers.transaction_to_row(t) for t in write.created]
+            ),
             "notes": _columns(_OUTBOX, [mappers.outbox_to_row(n) for n in write.notifications]),
         }
 
 
 _JSON_COLUMNS = {
     table.name: {c.name for c in table.columns if isinstance(c.type, JSON)}
-    for table in (_TRANSFERS, _OUTBOX)
+    for table in (_TRANSACTIONS, _OUTBOX)
 }
 
 
@@ -139,7 +141,13 @@ def _insert_rows(name: str, table: Table, p: _Params) -> str:
     )
 
 
-_DELTAS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending", "transfer_count")
+_DELTAS = (
+    "debits_posted",
+    "credits_posted",
+    "debits_pending",
+    "credits_pending",
+    "transaction_count",
+)
 
 
 def _build() -> tuple[str, list[Getter]]:
@@ -164,8 +172,8 @@ def _build() -> tuple[str, list[Getter]]:
             p.add(lambda w: [c.before.reversed_amount for c in w.changes], "bigint[]"),
             p.add(lambda w: [c.unexpired_at for c in w.changes], "timestamptz[]"),
             *(
-                p.add(after(name), f"{_array_type(_TRANSFERS.c[name])[0]}[]")
-                for name in TRANSFER_CHANGES
+                p.add(after(name), f"{_array_type(_TRANSACTIONS.c[name])[0]}[]")
+                for name in TRANSACTION_CHANGES
             ),
         ]
     )
@@ -186,7 +194,7 @@ def _build() -> tuple[str, list[Getter]]:
     ev = ", ".join(
         [
             p.add(lambda w: [e.id for e in w.entries], "uuid[]"),
-            p.add(lambda w: [e.transfer_id for e in w.entries], "uuid[]"),
+            p.add(lambda w: [e.transaction_id for e in w.entries], "uuid[]"),
             p.add(lambda w: [e.account_id for e in w.entries], "uuid[]"),
             p.add(lambda w: [e.column.value for e in w.entries], "text[]"),
             p.add(lambda w: [e.delta for e in w.entries], "bigint[]"),
@@ -208,7 +216,7 @@ def _build() -> tuple[str, list[Getter]]:
             p.add(lambda w: [event for _, event in w.viewers], "uuid[]"),
         ]
     )
-    sets = ", ".join(f"{name} = tv.{name}" for name in TRANSFER_CHANGES)
+    sets = ", ".join(f"{name} = tv.{name}" for name in TRANSACTION_CHANGES)
     sql = f"""
 WITH key_lock AS (
     SELECT CASE WHEN {keyed}
@@ -228,10 +236,10 @@ claim AS (
 tv AS (
     SELECT * FROM unnest({tv}) AS tv(id, before_status, before_attempts, before_reversed,
         unexpired_at,
-        {", ".join(TRANSFER_CHANGES)})
+        {", ".join(TRANSACTION_CHANGES)})
 ),
 tlocked AS (
-    SELECT t.id, t.status, t.failed_attempts, t.reversed_amount, t.expires_at FROM transfers t
+    SELECT t.id, t.status, t.failed_attempts, t.reversed_amount, t.expires_at FROM transactions t
     WHERE t.id IN (SELECT id FROM tv) AND {claimed}
     ORDER BY t.id FOR UPDATE
 ),
@@ -272,22 +280,22 @@ moved AS (
         credits_posted = a.credits_posted + av.cp,
         debits_pending = a.debits_pending + av.dpe,
         credits_pending = a.credits_pending + av.cpe,
-        transfer_count = a.transfer_count + av.tc,
+        transaction_count = a.transaction_count + av.tc,
         updated_at = GREATEST({now}, a.updated_at + interval '1 microsecond')
     FROM av WHERE a.id = av.id AND (SELECT go FROM verdict)
     RETURNING a.id, a.updated_at, a.credits_posted - a.debits_posted AS balance
 ),
 changed AS (
-    UPDATE transfers t SET {sets}
+    UPDATE transactions t SET {sets}
     FROM tv WHERE t.id = tv.id AND (SELECT go FROM verdict)
     RETURNING 1
 ),
-{_insert_rows("created", _TRANSFERS, p)},
+{_insert_rows("created", _TRANSACTIONS, p)},
 lines AS (
-    INSERT INTO entries (id, transfer_id, account_id, total, delta, posted_at, balance_after)
-    SELECT e.id, e.transfer_id, e.account_id, e.total, e.delta, m.updated_at,
+    INSERT INTO entries (id, transaction_id, account_id, total, delta, posted_at, balance_after)
+    SELECT e.id, e.transaction_id, e.account_id, e.total, e.delta, m.updated_at,
         CASE WHEN e.total IN ('debits_posted', 'credits_posted') THEN m.balance END
-    FROM unnest({ev}) AS e(id, transfer_id, account_id, total, delta)
+    FROM unnest({ev}) AS e(id, transaction_id, account_id, total, delta)
     JOIN moved m ON m.id = e.account_id
     WHERE (SELECT go FROM verdict)
     RETURNING 1

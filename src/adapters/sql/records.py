@@ -89,8 +89,8 @@ class UserRecord(Base):
 
 ACCOUNT_KINDS = ("wallet", "system")
 FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
-TRANSFER_TYPES = ("deposit", "withdrawal", "transfer", "reversal")
-TRANSFER_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
+TRANSACTION_TYPES = ("deposit", "withdrawal", "transfer", "reversal")
+TRANSACTION_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
 ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 POSTED_TOTALS = ("debits_posted", "credits_posted")
 
@@ -109,13 +109,13 @@ class AccountRecord(Base):
     credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
     debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
-    transfer_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transaction_count: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
-        CheckConstraint("transfer_count >= 0", name="transfer_count_non_negative"),
+        CheckConstraint("transaction_count >= 0", name="transfer_count_non_negative"),
         CheckConstraint(
             "(kind = 'wallet' AND owner_id IS NOT NULL AND source IS NULL)"
             " OR (kind = 'system' AND owner_id IS NULL AND source IS NOT NULL)",
@@ -136,8 +136,8 @@ class AccountRecord(Base):
     )
 
 
-class TransferRecord(Base):
-    __tablename__ = "transfers"
+class TransactionRecord(Base):
+    __tablename__ = "transactions"
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
@@ -163,7 +163,7 @@ class TransferRecord(Base):
     # ``metadata`` is the column's name (and the API's); the declarative base reserves the
     # attribute name, so the mapped attribute is ``meta``.
     meta: Mapped[dict[str, str]] = mapped_column("metadata", Payload, default=dict)
-    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transfers.id"), index=True)
+    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transactions.id"), index=True)
     reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -171,8 +171,8 @@ class TransferRecord(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
-        CheckConstraint(_in("type", TRANSFER_TYPES), name="type"),
-        CheckConstraint(_in("status", TRANSFER_STATUSES), name="status"),
+        CheckConstraint(_in("type", TRANSACTION_TYPES), name="type"),
+        CheckConstraint(_in("status", TRANSACTION_STATUSES), name="status"),
         CheckConstraint(_in("funding_source", FUNDING_SOURCES), name="funding_source"),
         CheckConstraint("failed_attempts >= 0", name="attempts_non_negative"),
         # Backs the reversal guard: the reversals of a transaction never exceed it.
@@ -180,24 +180,24 @@ class TransferRecord(Base):
             "reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"
         ),
         CheckConstraint("(type = 'reversal') = (reverses IS NOT NULL)", name="reversal_reverses"),
-        Index("uq_transfers_source_provider_id", "funding_source", "provider_id", unique=True),
+        Index("uq_transactions_source_provider_id", "funding_source", "provider_id", unique=True),
         # Keyset pagination and default ordering (newest first), for staff and per party.
-        Index("ix_transfers_created_at_id", "created_at", "id"),
-        Index("ix_transfers_sender_created", "sender_user_id", "created_at", "id"),
-        Index("ix_transfers_recipient_created", "recipient_user_id", "created_at", "id"),
-        Index("ix_transfers_debit_account", "debit_account_id", "created_at"),
-        Index("ix_transfers_credit_account", "credit_account_id", "created_at"),
-        Index("ix_transfers_amount_id", "amount", "id"),
+        Index("ix_transactions_created_at_id", "created_at", "id"),
+        Index("ix_transactions_sender_created", "sender_user_id", "created_at", "id"),
+        Index("ix_transactions_recipient_created", "recipient_user_id", "created_at", "id"),
+        Index("ix_transactions_debit_account", "debit_account_id", "created_at"),
+        Index("ix_transactions_credit_account", "credit_account_id", "created_at"),
+        Index("ix_transactions_amount_id", "amount", "id"),
         # The expiry job scans only pending rows by expiry time.
         Index(
-            "ix_transfers_pending_expiry",
+            "ix_transactions_pending_expiry",
             "expires_at",
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        Index("ix_transfers_code_digest", "code_digest"),
+        Index("ix_transactions_code_digest", "code_digest"),
         # ``metadata[key]=value`` filters: containment on PostgreSQL (SQLite scans).
-        Index("ix_transfers_metadata", "metadata", postgresql_using="gin").ddl_if(
+        Index("ix_transactions_metadata", "metadata", postgresql_using="gin").ddl_if(
             dialect="postgresql"
         ),
     )
@@ -209,7 +209,7 @@ class EntryRecord(Base):
     __tablename__ = "entries"
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
-    transfer_id: Mapped[UUID] = mapped_column(ForeignKey("transfers.id"), index=True)
+    transaction_id: Mapped[UUID] = mapped_column(ForeignKey("transactions.id"), index=True)
     account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     total: Mapped[str] = mapped_column(String(16))
     delta: Mapped[int] = mapped_column(BigInteger)

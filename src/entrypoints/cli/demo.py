@@ -74,7 +74,7 @@ Both log in with the password "{DEMO_PASSWORD}". With `uv run wallet serve` runn
   curl -s {base}/api/v1/wallet -H "Authorization: Bearer $TOKEN"
   curl -s {base}/api/v1/wallet/transactions -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -H "Idempotency-Key: demo-transfer-1" \\
-    -d '{{"type": "transfer", "amount": "12.50", "recipient": "bob"}}'
+    -d '{{"type": "transaction", "amount": "12.50", "recipient": "bob"}}'
 
 then log in as bob and accept it (README.md, "Quick start", shows every step), or open
 {base}/api/schema/swagger and use "Authorize" with the token."""

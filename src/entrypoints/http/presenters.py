@@ -17,7 +17,7 @@ from entrypoints.http.schemas import (
     WalletResponse,
     WithdrawalCreated,
 )
-from wallet_core.ledger import Account, Party, Transfer, TransferType
+from wallet_core.ledger import Account, Party, Transaction, TransactionType
 from wallet_core.money import Currencies, format_minor
 from wallet_core.statements import BalanceAt, Line, Statement
 from wallet_core.users import User
@@ -75,7 +75,7 @@ def _party(party: Party | None) -> PartyResponse | None:
     return PartyResponse(party.user_id, party.username, party.wallet_id)
 
 
-def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]:
+def transaction_fields(t: Transaction, currencies: Currencies) -> dict[str, object]:
     """Every field but ``type``."""
     return {
         "id": t.id,
@@ -99,17 +99,17 @@ def transaction_fields(t: Transfer, currencies: Currencies) -> dict[str, object]
     }
 
 
-def transaction_body(t: Transfer, currencies: Currencies) -> TransactionResponse:
+def transaction_body(t: Transaction, currencies: Currencies) -> TransactionResponse:
     return TransactionResponse(type=t.type, **transaction_fields(t, currencies))  # type: ignore[arg-type]
 
 
-def created_body(t: Transfer, currencies: Currencies) -> TransactionCreated:
+def created_body(t: Transaction, currencies: Currencies) -> TransactionCreated:
     """A transfer or deposit just created (a cash-out: :func:`withdrawal_body`)."""
-    variant = TransferCreated if t.type is TransferType.TRANSFER else DepositCreated
+    variant = TransferCreated if t.type is TransactionType.TRANSFER else DepositCreated
     return variant(**transaction_fields(t, currencies))  # type: ignore[arg-type]
 
 
-def withdrawal_body(t: Transfer, code: str, currencies: Currencies) -> WithdrawalCreated:
+def withdrawal_body(t: Transaction, code: str, currencies: Currencies) -> WithdrawalCreated:
     return WithdrawalCreated(**transaction_fields(t, currencies), withdrawal_code=code)  # type: ignore[arg-type]
 
 

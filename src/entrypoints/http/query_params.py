@@ -12,7 +12,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter
 
 from entrypoints.http.schema_marks import CONFIGURED
-from wallet_core.ledger import FundingSource, TransferStatus, TransferType
+from wallet_core.ledger import FundingSource, TransactionStatus, TransactionType
 from wallet_core.queries import (
     MAX_PAGE,
     MAX_PAGE_SIZE,
@@ -92,7 +92,7 @@ TransactionOrdering = ordering(TRANSACTION_ORDERINGS)
 WalletOrdering = ordering(WALLET_ORDERINGS)
 UserOrdering = ordering(USER_ORDERINGS)
 _TYPES = "Transaction types; repeat the parameter (or separate by commas)."
-Types = choices(TransferType, _TYPES, name="type")
-TransactionTypes = choices(TransferType, _TYPES)
-Statuses = choices(TransferStatus, "Statuses; repeat the parameter (or separate by commas).")
+Types = choices(TransactionType, _TYPES, name="type")
+TransactionTypes = choices(TransactionType, _TYPES)
+Statuses = choices(TransactionStatus, "Statuses; repeat the parameter (or separate by commas).")
 FundingSources = choices(FundingSource, "Funding sources; repeat the parameter (or commas).")

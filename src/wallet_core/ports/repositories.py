@@ -9,7 +9,7 @@ from uuid import UUID
 
 from wallet_core.events import Event, EventQuery, Position
 from wallet_core.journal import Receipt, StoredReceipt, Written
-from wallet_core.ledger import Account, Column, Entry, FundingSource, Transfer
+from wallet_core.ledger import Account, Column, Entry, FundingSource, Transaction
 from wallet_core.notifications import Notification
 from wallet_core.queries import PageRequest, TransactionQuery, UserQuery, WalletQuery
 from wallet_core.sessions import RefreshToken, SessionMark
@@ -76,18 +76,20 @@ class AccountRepository(Protocol):
     async def all_accounts(self) -> list[Account]: ...
 
 
-class TransferRepository(Protocol):
-    async def add(self, transfer: Transfer) -> None:
+class TransactionRepository(Protocol):
+    async def add(self, transaction: Transaction) -> None:
         """Raise ``AlreadyExists`` when the (funding source, provider id) or reference is taken."""
         ...
 
-    async def update(self, transfer: Transfer) -> None: ...
+    async def update(self, transaction: Transaction) -> None: ...
 
-    async def get(self, transfer_id: UUID) -> Transfer | None: ...
+    async def get(self, transaction_id: UUID) -> Transaction | None: ...
 
-    async def lock(self, transfer_id: UUID) -> Transfer | None: ...
+    async def lock(self, transaction_id: UUID) -> Transaction | None: ...
 
-    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None: ...
+    async def by_provider_id(
+        self, source: FundingSource, provider_id: str
+    ) -> Transaction | None: ...
 
     async def withdrawals_of(
         self,
@@ -95,15 +97,15 @@ class TransferRepository(Protocol):
         *,
         code_digests: Sequence[str] | None = None,
         pending_only: bool,
-    ) -> list[Transfer]:
+    ) -> list[Transaction]:
         """Cash-outs of these wallets (locked), by code digest or all pending ones."""
         ...
 
-    async def lock_due(self, now: datetime, limit: int) -> list[Transfer]:
+    async def lock_due(self, now: datetime, limit: int) -> list[Transaction]:
         """Pending transfers past their expiry, locked, skipping rows others hold."""
         ...
 
-    async def transfer_counts(self) -> dict[UUID, int]:
+    async def transaction_counts(self) -> dict[UUID, int]:
         """Per account, how many transfers it is a side of (for the audit)."""
         ...
 
@@ -111,11 +113,11 @@ class TransferRepository(Protocol):
         """Per account, the amounts of pending transfers it is debited and credited by."""
         ...
 
-    async def search(self, query: TransactionQuery) -> list[Transfer]: ...
+    async def search(self, query: TransactionQuery) -> list[Transaction]: ...
 
     async def count(self, query: TransactionQuery) -> int:
         """How many match; for a viewer-only filter, the sum of the viewer's wallets'
-        ``transfer_count`` (kept by the ledger, checked by the audit)."""
+        ``transaction_count`` (kept by the ledger, checked by the audit)."""
         ...
 
 

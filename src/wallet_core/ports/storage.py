@@ -9,7 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from wallet_core.journal import LedgerWrite, StoredReceipt, Written
-from wallet_core.ledger import Account, FundingSource, Transfer
+from wallet_core.ledger import Account, FundingSource, Transaction
 from wallet_core.notifications import Notification
 from wallet_core.ports.repositories import (
     AccountRepository,
@@ -19,7 +19,7 @@ from wallet_core.ports.repositories import (
     ReceiptRepository,
     RefreshTokenRepository,
     SessionMarkRepository,
-    TransferRepository,
+    TransactionRepository,
     UserRepository,
     WebhookRepository,
 )
@@ -28,8 +28,8 @@ from wallet_core.snapshots import (
     CashOutAttempt,
     ProviderDeposit,
     RecipientQuery,
+    TransactionParties,
     TransactionState,
-    TransferParties,
     WalletsAndSinks,
 )
 from wallet_core.users import User
@@ -45,7 +45,7 @@ class UnitOfWork(Protocol):
     def accounts(self) -> AccountRepository: ...
 
     @property
-    def transfers(self) -> TransferRepository: ...
+    def transactions(self) -> TransactionRepository: ...
 
     @property
     def entries(self) -> EntryRepository: ...
@@ -77,9 +77,9 @@ class Ledger(Protocol):
     :func:`wallet_core.journal.refusal`), with its idempotency receipt, or writes nothing.
     """
 
-    async def transfer_parties(
+    async def transaction_parties(
         self, sender_id: UUID, recipient: RecipientQuery
-    ) -> TransferParties: ...
+    ) -> TransactionParties: ...
 
     async def wallets_and_sinks(self, user_id: UUID, source: FundingSource) -> WalletsAndSinks:
         """The user's wallets and ``source``'s system accounts."""
@@ -95,7 +95,7 @@ class Ledger(Protocol):
         self, source: FundingSource, provider_id: str, phone_number: str
     ) -> ProviderDeposit: ...
 
-    async def transaction(self, transfer_id: UUID) -> TransactionState | None: ...
+    async def transaction(self, transaction_id: UUID) -> TransactionState | None: ...
 
     async def cashout_attempt(
         self, phone_number: str, code_digests: Sequence[str]
@@ -118,7 +118,7 @@ class MovementCounter(Protocol):
     """Told of every transaction a committed write created or moved to a new status, whichever
     entrypoint made it (metrics)."""
 
-    def count(self, transfer: Transfer) -> None: ...
+    def count(self, transaction: Transaction) -> None: ...
 
 
 class SecretBox(Protocol):

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
-from wallet_core.ledger import Account, FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.ledger import (
+    Account,
+    FundingSource,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+)
 from wallet_core.queries.paging import NEVER, Cursor, Ordering, PageRequest, SortValue, T
 from wallet_core.users import User
 
@@ -31,8 +37,8 @@ class TransactionFilter:
     viewer_id: UUID | None = None  # None: staff, sees everything
     amount_min: int | None = None
     amount_max: int | None = None
-    types: frozenset[TransferType] = frozenset()
-    statuses: frozenset[TransferStatus] = frozenset()
+    types: frozenset[TransactionType] = frozenset()
+    statuses: frozenset[TransactionStatus] = frozenset()
     funding_sources: frozenset[FundingSource] = frozenset()
     currency: str | None = None
     wallet_id: UUID | None = None
@@ -120,21 +126,21 @@ class UserQuery:
     page: PageRequest = field(default_factory=PageRequest)
 
 
-def transaction_sort_value(transfer: Transfer, name: str) -> SortValue:
+def transaction_sort_value(transaction: Transaction, name: str) -> SortValue:
     if name == "amount":
-        return transfer.amount
+        return transaction.amount
     if name == "created_at":
-        return transfer.created_at
+        return transaction.created_at
     if name == "expiry_time":
-        return transfer.expires_at or NEVER
+        return transaction.expires_at or NEVER
     if name == "type":
-        return transfer.type.value
+        return transaction.type.value
     if name == "status":
-        return transfer.status.value
+        return transaction.status.value
     if name == "sender_username":
-        return transfer.sender.username if transfer.sender else ""
+        return transaction.sender.username if transaction.sender else ""
     if name == "recipient_username":
-        return transfer.recipient.username if transfer.recipient else ""
+        return transaction.recipient.username if transaction.recipient else ""
     raise KeyError(name)
 
 

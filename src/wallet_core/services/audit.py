@@ -37,16 +37,16 @@ def check_accounts(
     accounts: list[Account],
     totals: dict[UUID, dict[Column, int]],
     holds: dict[UUID, tuple[int, int]],
-    transfer_counts: dict[UUID, int] | None = None,
+    transaction_counts: dict[UUID, int] | None = None,
 ) -> list[str]:
     """Every invariant of docs/ledger-model.md that can be read off accounts, entries and pending
     holds, and the per-account transfer counts the transaction lists rely on."""
     problems: list[str] = []
     for account in accounts:
-        counted = (transfer_counts or {}).get(account.id, 0)
-        if transfer_counts is not None and account.transfer_count != counted:
+        counted = (transaction_counts or {}).get(account.id, 0)
+        if transaction_counts is not None and account.transaction_count != counted:
             problems.append(
-                f"account {account.id}: transfer_count is {account.transfer_count}, "
+                f"account {account.id}: transaction_count is {account.transaction_count}, "
                 f"transfers say {counted}"
             )
     per_currency_balance: dict[str, int] = defaultdict(int)
@@ -104,9 +104,9 @@ class AuditService:
             tell("accounts read", len(accounts))
             totals = await uow.entries.totals()
             tell("accounts with entries summed", len(totals))
-            holds = await uow.transfers.pending_totals()
+            holds = await uow.transactions.pending_totals()
             tell("accounts with pending holds", len(holds))
-            counts = await uow.transfers.transfer_counts()
+            counts = await uow.transactions.transaction_counts()
             tell("accounts with transfers counted", len(counts))
             running = await uow.entries.running_balances()
             return accounts, totals, holds, counts, running

@@ -16,8 +16,8 @@ from wallet_core.errors import (
     NotPending,
     TooManyAttempts,
 )
-from wallet_core.journal import TransferChange
-from wallet_core.ledger import FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.journal import TransactionChange
+from wallet_core.ledger import FundingSource, Transaction, TransactionStatus, TransactionType
 from wallet_core.metadata import check_metadata
 from wallet_core.money import Money
 from wallet_core.notifications import SEALED_CODE, NotificationKind
@@ -48,7 +48,7 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 class CashOut:
     """A requested cash-out and its one-time code (the only time the code exists in clear)."""
 
-    transfer: Transfer
+    transaction: Transaction
     withdrawal_code: str
 
 
@@ -99,30 +99,30 @@ class CashOutService:
             now = ctx.clock.now()
             booking = hold(
                 id=ctx.ids.new_id(),
-                type=TransferType.WITHDRAWAL,
+                type=TransactionType.WITHDRAWAL,
                 funding_source=FundingSource.BLF_ATM,
                 debit=wallet,
                 credit=sink,
                 amount=money.minor,
-                reference=new_reference(TransferType.WITHDRAWAL),
+                reference=new_reference(TransactionType.WITHDRAWAL),
                 now=now,
                 expires_at=now + ctx.policy.cashout_expiry,
                 description=text,
                 code_digest=digest,
                 metadata=tags,
             )
-            transfer = booking.transfer
-            assert transfer.sender is not None
+            transaction = booking.transaction
+            assert transaction.sender is not None
             note = notification(
                 ctx,
                 NotificationKind.CASHOUT_REQUESTED,
-                transfer.sender.user_id,
-                transfer,
+                transaction.sender.user_id,
+                transaction,
                 now,
                 {SEALED_CODE: sealed},
             )
             step = Step(booking, needs_active=True)
-            return plan(ctx, now, [step], CashOut(transfer, code), notifications=[note])
+            return plan(ctx, now, [step], CashOut(transaction, code), notifications=[note])
 
         return await execute(ctx, idempotency, decide)
 
@@ -131,7 +131,7 @@ class CashOutService:
         phone_number: str,
         code: str,
         idempotency: Idempotency | None = None,
-    ) -> Transfer | Replayed:
+    ) -> Transaction | Replayed:
         """The ATM network confirms a code: post the held amount, or count a failed attempt.
 
         A wrong code counts against every pending cash-out of that phone's owner; at the limit
@@ -144,7 +144,7 @@ class CashOutService:
         except DomainError:
             phone = None
 
-        async def decide() -> Plan[Transfer]:
+        async def decide() -> Plan[Transaction]:
             if phone is None:
                 raise InvalidWithdrawalCode()
             attempt = await ctx.ledger.cashout_attempt(phone, digests)
@@ -156,49 +156,53 @@ class CashOutService:
 
         return await execute(ctx, idempotency, decide)
 
-    def _redeem(self, attempt: CashOutAttempt, transfer: Transfer) -> Plan[Transfer]:
+    def _redeem(self, attempt: CashOutAttempt, transaction: Transaction) -> Plan[Transaction]:
         ctx = self._ctx
         now = ctx.clock.now()
-        if transfer.status is TransferStatus.PENDING and transfer.is_due(now):
-            step, notes = expiry(ctx, attempt.state(transfer), now)
+        if transaction.status is TransactionStatus.PENDING and transaction.is_due(now):
+            step, notes = expiry(ctx, attempt.state(transaction), now)
             return plan(
                 ctx, now, [step], Expired("This cash-out has expired."), notifications=notes
             )
-        if transfer.status is TransferStatus.EXPIRED:
+        if transaction.status is TransactionStatus.EXPIRED:
             raise Expired("This cash-out has expired.")
-        if transfer.status is not TransferStatus.PENDING:
-            raise NotPending(f"This cash-out is {transfer.status.value}.")
-        state = attempt.state(transfer)
+        if transaction.status is not TransactionStatus.PENDING:
+            raise NotPending(f"This cash-out is {transaction.status.value}.")
+        state = attempt.state(transaction)
         require_active(state.debit)
-        booking = settle(transfer, state.debit, state.credit, now)
-        done = booking.transfer
+        booking = settle(transaction, state.debit, state.credit, now)
+        done = booking.transaction
         assert done.sender is not None
         note = notification(ctx, NotificationKind.CASHOUT_COMPLETED, done.sender.user_id, done, now)
-        step = Step(booking, before=transfer, needs_active=True, unexpired=True)
+        step = Step(booking, before=transaction, needs_active=True, unexpired=True)
         return plan(ctx, now, [step], done, notifications=[note])
 
-    def _count_failure(self, attempt: CashOutAttempt) -> Plan[Transfer]:
+    def _count_failure(self, attempt: CashOutAttempt) -> Plan[Transaction]:
         """Wrong guesses count against live cash-outs; lapsed ones are the expiry job's."""
         ctx = self._ctx
         now = ctx.clock.now()
         limit = ctx.policy.max_code_attempts
-        counted: list[TransferChange] = []
+        counted: list[TransactionChange] = []
         cancelled: list[Step] = []
         notes = []
-        for transfer in attempt.pending:
-            if transfer.is_due(now):
+        for transaction in attempt.pending:
+            if transaction.is_due(now):
                 continue
-            after = transfer.with_failed_attempt(now)
+            after = transaction.with_failed_attempt(now)
             if after.failed_attempts < limit:
-                counted.append(TransferChange(transfer, after, now))
+                counted.append(TransactionChange(transaction, after, now))
                 continue
-            state = attempt.state(transfer)
-            booking = release(after, state.debit, state.credit, TransferStatus.CANCELLED, now)
-            cancelled.append(Step(booking, before=transfer, unexpired=True))
+            state = attempt.state(transaction)
+            booking = release(after, state.debit, state.credit, TransactionStatus.CANCELLED, now)
+            cancelled.append(Step(booking, before=transaction, unexpired=True))
             assert attempt.user_id is not None
             notes.append(
                 notification(
-                    ctx, NotificationKind.CASHOUT_CANCELLED, attempt.user_id, booking.transfer, now
+                    ctx,
+                    NotificationKind.CASHOUT_CANCELLED,
+                    attempt.user_id,
+                    booking.transaction,
+                    now,
                 )
             )
         error: DomainError = TooManyAttempts() if cancelled else InvalidWithdrawalCode()

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from wallet_core.errors import PermissionDenied
 from wallet_core.events import EventSignal
-from wallet_core.ledger import Transfer
+from wallet_core.ledger import Transaction
 from wallet_core.list_cache import TransactionListCache
 from wallet_core.money import Currencies
 from wallet_core.ports import Clock, IdGenerator, Ledger, MovementCounter, SecretBox, Storage
@@ -36,7 +36,7 @@ class Policy:
 class Uncounted:
     """The default MovementCounter: counts nothing."""
 
-    def count(self, transfer: Transfer) -> None:
+    def count(self, transaction: Transaction) -> None:
         return None
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from wallet_core.errors import RecipientNotFound
 from wallet_core.journal import LedgerWrite
-from wallet_core.ledger import FundingSource, Transfer
+from wallet_core.ledger import FundingSource, Transaction
 from wallet_core.money import Money
 from wallet_core.services.context import Context
 from wallet_core.services.idempotency import Idempotency, Replayed
@@ -30,7 +30,7 @@ class ProviderDeposit:
 @dataclass(frozen=True, slots=True)
 class DepositOutcome:
     status: str  # "processed" or "ignored"
-    transfer: Transfer | None = None
+    transaction: Transaction | None = None
 
 
 class DepositService:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from wallet_core.bookings import release
 from wallet_core.journal import Written
-from wallet_core.ledger import TransferStatus, TransferType
+from wallet_core.ledger import TransactionStatus, TransactionType
 from wallet_core.notifications import Notification, NotificationKind
 from wallet_core.services.context import Context
 from wallet_core.services.movements import Step, notification, plan
@@ -15,9 +15,9 @@ from wallet_core.snapshots import TransactionState
 
 def expiry(ctx: Context, state: TransactionState, now: datetime) -> tuple[Step, list[Notification]]:
     """Release a due transaction's hold and mark it expired (the job, and late actions on it)."""
-    booking = release(state.transfer, state.debit, state.credit, TransferStatus.EXPIRED, now)
-    done = booking.transfer
-    if done.type is TransferType.WITHDRAWAL:
+    booking = release(state.transaction, state.debit, state.credit, TransactionStatus.EXPIRED, now)
+    done = booking.transaction
+    if done.type is TransactionType.WITHDRAWAL:
         kinds = [(NotificationKind.CASHOUT_EXPIRED, done.sender)]
     else:
         kinds = [
@@ -25,7 +25,7 @@ def expiry(ctx: Context, state: TransactionState, now: datetime) -> tuple[Step, 
             (NotificationKind.TRANSFER_EXPIRED, done.recipient),
         ]
     notes = [notification(ctx, k, p.user_id, done, now) for k, p in kinds if p]
-    return Step(booking, before=state.transfer), notes
+    return Step(booking, before=state.transaction), notes
 
 
 class ExpiryService:
@@ -51,8 +51,8 @@ class ExpiryService:
                 decision = plan(ctx, now, [step], None, notifications=notes)
                 if await ctx.ledger.apply(decision.write) is Written.APPLIED:
                     applied += 1
-                    for transfer in decision.write.movements:
-                        ctx.counter.count(transfer)
+                    for transaction in decision.write.movements:
+                        ctx.counter.count(transaction)
                     await ctx.list_cache.invalidate(decision.touched)
             total += applied
             if len(due) < self._batch or not applied:

@@ -28,8 +28,8 @@ from wallet_core.errors import (
     WalletFrozen,
 )
 from wallet_core.events import write_events
-from wallet_core.journal import LedgerWrite, TransferChange, Written, touched_users
-from wallet_core.ledger import Account, Transfer, TransferType
+from wallet_core.journal import LedgerWrite, TransactionChange, Written, touched_users
+from wallet_core.ledger import Account, Transaction, TransactionType
 from wallet_core.money import Money, format_minor
 from wallet_core.notifications import Notification
 from wallet_core.services.context import Context
@@ -44,14 +44,14 @@ MAX_DECISIONS = 16
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _REFERENCE_PREFIX = {
-    TransferType.DEPOSIT: "DEP",
-    TransferType.TRANSFER: "TRF",
-    TransferType.WITHDRAWAL: "WDR",
-    TransferType.REVERSAL: "REV",
+    TransactionType.DEPOSIT: "DEP",
+    TransactionType.TRANSFER: "TRF",
+    TransactionType.WITHDRAWAL: "WDR",
+    TransactionType.REVERSAL: "REV",
 }
 
 
-def new_reference(kind: TransferType) -> str:
+def new_reference(kind: TransactionType) -> str:
     body = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
     return f"{_REFERENCE_PREFIX[kind]}-{body}"
 
@@ -73,22 +73,22 @@ def notification(
     ctx: Context,
     kind: str,
     user_id: UUID,
-    transfer: Transfer,
+    transaction: Transaction,
     now: datetime,
     extra: Mapping[str, str] | None = None,
 ) -> Notification:
     """An email to send after commit, with a snapshot of what it says (as of the change)."""
     payload = {
-        "transfer_id": str(transfer.id),
-        "reference": transfer.reference,
-        "type": transfer.type.value,
-        "status": transfer.status.value,
-        "amount": format_minor(transfer.amount, ctx.currencies.get(transfer.currency)),
-        "currency": transfer.currency,
-        "sender": transfer.sender.username if transfer.sender else "",
-        "recipient": transfer.recipient.username if transfer.recipient else "",
-        "description": transfer.description,
-        "expires_at": transfer.expires_at.isoformat() if transfer.expires_at else "",
+        "transaction_id": str(transaction.id),
+        "reference": transaction.reference,
+        "type": transaction.type.value,
+        "status": transaction.status.value,
+        "amount": format_minor(transaction.amount, ctx.currencies.get(transaction.currency)),
+        "currency": transaction.currency,
+        "sender": transaction.sender.username if transaction.sender else "",
+        "recipient": transaction.recipient.username if transaction.recipient else "",
+        "description": transaction.description,
+        "expires_at": transaction.expires_at.isoformat() if transaction.expires_at else "",
     }
     payload.update(extra or {})
     return Notification(
@@ -102,7 +102,7 @@ class Step:
     new one), and whether it needed its wallets active and its transaction unexpired."""
 
     booking: Booking
-    before: Transfer | None = None
+    before: Transaction | None = None
     needs_active: bool = False
     unexpired: bool = False
 
@@ -124,23 +124,25 @@ def plan(
     outcome: T | DomainError,
     *,
     notifications: Iterable[Notification] = (),
-    changed: Iterable[TransferChange] = (),
+    changed: Iterable[TransactionChange] = (),
 ) -> Plan[T]:
     """The write for ``steps`` (entries with fresh ids, the guards each step relies on)."""
-    created: list[Transfer] = []
+    created: list[Transaction] = []
     changes = list(changed)
     entries = []
     active: set[UUID] = set()
     for step in steps:
-        transfer = step.booking.transfer
+        transaction = step.booking.transaction
         lines = step.booking.movement.lines
         entries += step.booking.entries([ctx.ids.new_id() for _ in lines])
         if step.before is None:
-            created.append(transfer)
+            created.append(transaction)
         else:
-            changes.append(TransferChange(step.before, transfer, now if step.unexpired else None))
+            changes.append(
+                TransactionChange(step.before, transaction, now if step.unexpired else None)
+            )
         if step.needs_active:
-            active.update((transfer.debit_account_id, transfer.credit_account_id))
+            active.update((transaction.debit_account_id, transaction.credit_account_id))
     moved = [*created, *(c.after for c in changes)]
     write = LedgerWrite(
         now=now,
@@ -187,8 +189,8 @@ async def execute(
         if written is Written.APPLIED:
             if write.events:
                 ctx.event_signal.notify()
-            for transfer in write.movements:
-                ctx.counter.count(transfer)
+            for transaction in write.movements:
+                ctx.counter.count(transaction)
             if decision.touched:
                 await ctx.list_cache.invalidate(decision.touched)
             if isinstance(decision.outcome, DomainError):

@@ -14,7 +14,7 @@ from wallet_core.errors import (
     ValidationFailed,
 )
 from wallet_core.ledger import Account
-from wallet_core.snapshots import Candidate, RecipientQuery, TransferParties
+from wallet_core.snapshots import Candidate, RecipientQuery, TransactionParties
 from wallet_core.users import normalize_phone
 
 _PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ().-]{6,}$")
@@ -37,7 +37,9 @@ def recipient_query(reference: str) -> RecipientQuery:
     return RecipientQuery(phone_number=phone, username=ref)
 
 
-def _recipient(query: RecipientQuery, parties: TransferParties) -> tuple[Candidate, Account | None]:
+def _recipient(
+    query: RecipientQuery, parties: TransactionParties
+) -> tuple[Candidate, Account | None]:
     """The recipient and, when the reference named one, their wallet."""
     if query.wallet_id is not None:
         wallet = parties.named_wallet
@@ -55,7 +57,7 @@ def _recipient(query: RecipientQuery, parties: TransferParties) -> tuple[Candida
 def resolve_pair(
     sender_id: UUID,
     query: RecipientQuery,
-    parties: TransferParties,
+    parties: TransactionParties,
     wallet_id: UUID | None,
 ) -> tuple[Account, Account]:
     """The sender's source wallet and the recipient's wallet, by the contract's defaults: the

@@ -22,8 +22,8 @@ from wallet_core.errors import (
     NotReversible,
     ValidationFailed,
 )
-from wallet_core.journal import TransferChange
-from wallet_core.ledger import REVERSIBLE_TYPES, Transfer, TransferStatus, TransferType
+from wallet_core.journal import TransactionChange
+from wallet_core.ledger import REVERSIBLE_TYPES, Transaction, TransactionStatus, TransactionType
 from wallet_core.money import Money
 from wallet_core.notifications import NotificationKind
 from wallet_core.services.context import Actor, Context
@@ -59,25 +59,25 @@ class ReversalService:
     async def reverse(
         self,
         actor: Actor,
-        transfer_id: UUID,
+        transaction_id: UUID,
         *,
         reason: str,
         amount: str | None = None,
         idempotency: Idempotency | None = None,
-    ) -> Transfer | Replayed:
+    ) -> Transaction | Replayed:
         """Reverse ``amount`` (default: what is left to reverse) of a completed transaction."""
         actor.require_staff()
         text = check_reason(reason)
         ctx = self._ctx
 
-        async def decide() -> Plan[Transfer]:
-            state = await ctx.ledger.transaction(transfer_id)
+        async def decide() -> Plan[Transaction]:
+            state = await ctx.ledger.transaction(transaction_id)
             if state is None:
                 raise NotFound("Transaction not found.")
-            original = state.transfer
+            original = state.transaction
             if (
                 original.type not in REVERSIBLE_TYPES
-                or original.status is not TransferStatus.COMPLETED
+                or original.status is not TransactionStatus.COMPLETED
             ):
                 raise NotReversible(
                     f"Transaction {original.reference} is a {original.status.value} "
@@ -102,11 +102,11 @@ class ReversalService:
                 credit,
                 id=ctx.ids.new_id(),
                 amount=money.minor,
-                reference=new_reference(TransferType.REVERSAL),
+                reference=new_reference(TransactionType.REVERSAL),
                 now=now,
                 reason=text,
             )
-            reversal = booking.transfer
+            reversal = booking.transaction
             notes = [
                 notification(ctx, kind, party.user_id, reversal, now)
                 for kind, party in (
@@ -121,7 +121,7 @@ class ReversalService:
                 [Step(booking)],
                 reversal,
                 notifications=notes,
-                changed=[TransferChange(original, grown)],
+                changed=[TransactionChange(original, grown)],
             )
             # Only the side being debited must be active (a frozen wallet may be paid back).
             active = frozenset({debit.id} if debit.is_wallet else ())

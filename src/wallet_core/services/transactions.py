@@ -10,7 +10,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from wallet_core.errors import FieldError, InvalidAmount, NotFound, ValidationFailed
-from wallet_core.ledger import FundingSource, Transfer, TransferStatus, TransferType
+from wallet_core.ledger import FundingSource, Transaction, TransactionStatus, TransactionType
 from wallet_core.metadata import metadata_filter
 from wallet_core.money import Money
 from wallet_core.ports import UnitOfWork
@@ -59,8 +59,8 @@ class TransactionListParams:
     cursor: str | None = None
 
 
-def is_party(actor: Actor, transfer: Transfer) -> bool:
-    return actor.user_id in transfer.party_user_ids
+def is_party(actor: Actor, transaction: Transaction) -> bool:
+    return actor.user_id in transaction.party_user_ids
 
 
 async def find_user(uow: UnitOfWork, ref: str) -> User | None:
@@ -89,16 +89,16 @@ class TransactionService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def get(self, actor: Actor, transfer_id: UUID) -> Transfer:
-        async def work(uow: UnitOfWork) -> Transfer | None:
-            return await uow.transfers.get(transfer_id)
+    async def get(self, actor: Actor, transaction_id: UUID) -> Transaction:
+        async def work(uow: UnitOfWork) -> Transaction | None:
+            return await uow.transactions.get(transaction_id)
 
-        transfer = await self._ctx.storage.run_read(work)
-        if transfer is None or not (actor.is_staff or is_party(actor, transfer)):
+        transaction = await self._ctx.storage.run_read(work)
+        if transaction is None or not (actor.is_staff or is_party(actor, transaction)):
             raise NotFound("Transaction not found.")
-        return transfer
+        return transaction
 
-    async def list(self, actor: Actor, params: TransactionListParams) -> Page[Transfer]:
+    async def list(self, actor: Actor, params: TransactionListParams) -> Page[Transaction]:
         ordering = parse_ordering(
             params.ordering, TRANSACTION_ORDERINGS, DEFAULT_TRANSACTION_ORDERING
         )
@@ -109,12 +109,12 @@ class TransactionService:
             ordering=ordering,
         )
 
-        async def work(uow: UnitOfWork) -> tuple[list[Transfer], int | None]:
+        async def work(uow: UnitOfWork) -> tuple[list[Transaction], int | None]:
             query = TransactionQuery(await self._filter(uow, actor, params), ordering, paging)
             if query.filter.matches_nothing:
                 return [], None if paging.keyset else 0
-            rows = await uow.transfers.search(query)
-            count = None if paging.keyset else await uow.transfers.count(query)
+            rows = await uow.transactions.search(query)
+            count = None if paging.keyset else await uow.transactions.count(query)
             return rows, count
 
         rows, count = await self._ctx.storage.run_read(work)
@@ -147,8 +147,8 @@ class TransactionService:
             viewer_id=None if actor.is_staff else actor.user_id,
             amount_min=amount_min,
             amount_max=amount_max,
-            types=_choices(p.types, TransferType, "type"),
-            statuses=_choices(p.statuses, TransferStatus, "status"),
+            types=_choices(p.types, TransactionType, "type"),
+            statuses=_choices(p.statuses, TransactionStatus, "status"),
             funding_sources=_choices(p.funding_sources, FundingSource, "funding_source"),
             currency=currency,
             wallet_id=p.wallet,

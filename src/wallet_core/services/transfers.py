@@ -18,9 +18,9 @@ from wallet_core.errors import (
 from wallet_core.ledger import (
     Account,
     FundingSource,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
 )
 from wallet_core.metadata import check_metadata
 from wallet_core.money import Money
@@ -62,13 +62,13 @@ def check_description(description: str | None) -> str:
     return text
 
 
-def may_act(actor: Actor, transfer: Transfer, action: str) -> bool:
+def may_act(actor: Actor, transaction: Transaction, action: str) -> bool:
     if action == Action.CANCEL:
-        return transfer.sender is not None and transfer.sender.user_id == actor.user_id
+        return transaction.sender is not None and transaction.sender.user_id == actor.user_id
     return (
-        transfer.type is TransferType.TRANSFER
-        and transfer.recipient is not None
-        and transfer.recipient.user_id == actor.user_id
+        transaction.type is TransactionType.TRANSFER
+        and transaction.recipient is not None
+        and transaction.recipient.user_id == actor.user_id
     )
 
 
@@ -86,15 +86,15 @@ class TransferService:
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
-    ) -> Transfer | Replayed:
+    ) -> Transaction | Replayed:
         """Hold ``amount`` on the sender's wallet toward the recipient's, pending acceptance."""
         text = check_description(description)
         tags = check_metadata(metadata)
         query = recipient_query(recipient)
         ctx = self._ctx
 
-        async def decide() -> Plan[Transfer]:
-            parties = await ctx.ledger.transfer_parties(actor.user_id, query)
+        async def decide() -> Plan[Transaction]:
+            parties = await ctx.ledger.transaction_parties(actor.user_id, query)
             source, target = resolve_pair(actor.user_id, query, parties, wallet_id)
             money = Money.parse(amount, ctx.currencies.get(source.currency))
             require_active(source, target)
@@ -102,32 +102,38 @@ class TransferService:
             now = ctx.clock.now()
             booking = hold(
                 id=ctx.ids.new_id(),
-                type=TransferType.TRANSFER,
+                type=TransactionType.TRANSFER,
                 funding_source=FundingSource.INTERNAL,
                 debit=source,
                 credit=target,
                 amount=money.minor,
-                reference=new_reference(TransferType.TRANSFER),
+                reference=new_reference(TransactionType.TRANSFER),
                 now=now,
                 expires_at=now + ctx.policy.transfer_expiry,
                 description=text,
                 metadata=tags,
             )
-            transfer = booking.transfer
-            assert transfer.sender is not None and transfer.recipient is not None
+            transaction = booking.transaction
+            assert transaction.sender is not None and transaction.recipient is not None
             notes = [
                 notification(
-                    ctx, NotificationKind.TRANSFER_SENT, transfer.sender.user_id, transfer, now
+                    ctx,
+                    NotificationKind.TRANSFER_SENT,
+                    transaction.sender.user_id,
+                    transaction,
+                    now,
                 ),
                 notification(
                     ctx,
                     NotificationKind.TRANSFER_RECEIVED,
-                    transfer.recipient.user_id,
-                    transfer,
+                    transaction.recipient.user_id,
+                    transaction,
                     now,
                 ),
             ]
-            return plan(ctx, now, [Step(booking, needs_active=True)], transfer, notifications=notes)
+            return plan(
+                ctx, now, [Step(booking, needs_active=True)], transaction, notifications=notes
+            )
 
         return await execute(ctx, idempotency, decide)
 
@@ -140,14 +146,14 @@ class TransferService:
         description: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
-    ) -> Transfer | Replayed:
+    ) -> Transaction | Replayed:
         """A staff member's manual credit, born completed."""
         actor.require_staff()
         text = check_description(description)
         tags = check_metadata(metadata)
         ctx = self._ctx
 
-        async def decide() -> Plan[Transfer]:
+        async def decide() -> Plan[Transaction]:
             wallet, source = await ctx.ledger.wallet_and_source(wallet_id, FundingSource.MANUAL)
             if wallet is None or not wallet.is_wallet:
                 raise NotFound("Wallet not found.")
@@ -161,10 +167,10 @@ class TransferService:
     async def act(
         self,
         actor: Actor,
-        transfer_id: UUID,
+        transaction_id: UUID,
         action: str,
         idempotency: Idempotency | None = None,
-    ) -> Transfer | Replayed:
+    ) -> Transaction | Replayed:
         """Accept or reject (the recipient), or cancel (the sender), a pending transaction."""
         if action not in Action.ALL:
             raise ValidationFailed(
@@ -173,44 +179,44 @@ class TransferService:
             )
         ctx = self._ctx
 
-        async def decide() -> Plan[Transfer]:
-            state = await ctx.ledger.transaction(transfer_id)
-            if state is None or not may_act(actor, state.transfer, action):
+        async def decide() -> Plan[Transaction]:
+            state = await ctx.ledger.transaction(transaction_id)
+            if state is None or not may_act(actor, state.transaction, action):
                 raise NotFound("Transaction not found.")
             return act_on(ctx, state, action)
 
         return await execute(ctx, idempotency, decide)
 
 
-def act_on(ctx: Context, state: TransactionState, action: str) -> Plan[Transfer]:
-    transfer, debit, credit_account = state.transfer, state.debit, state.credit
-    if transfer.status is not TransferStatus.PENDING:
+def act_on(ctx: Context, state: TransactionState, action: str) -> Plan[Transaction]:
+    transaction, debit, credit_account = state.transaction, state.debit, state.credit
+    if transaction.status is not TransactionStatus.PENDING:
         raise NotPending(
-            f"Transaction {transfer.reference} is {transfer.status.value}, not pending."
+            f"Transaction {transaction.reference} is {transaction.status.value}, not pending."
         )
     now = ctx.clock.now()
-    if transfer.is_due(now):
+    if transaction.is_due(now):
         error: DomainError = Expired(
-            f"Transaction {transfer.reference} expired at {transfer.expires_at}."
+            f"Transaction {transaction.reference} expired at {transaction.expires_at}."
         )
         step, notes = expiry(ctx, state, now)
         return plan(ctx, now, [step], error, notifications=notes)
     if action == Action.ACCEPT:
         require_active(debit, credit_account)
-        booking = settle(transfer, debit, credit_account, now)
-        kinds = [(NotificationKind.TRANSFER_ACCEPTED, booking.transfer.sender)]
+        booking = settle(transaction, debit, credit_account, now)
+        kinds = [(NotificationKind.TRANSFER_ACCEPTED, booking.transaction.sender)]
     elif action == Action.REJECT:
-        booking = release(transfer, debit, credit_account, TransferStatus.REJECTED, now)
-        kinds = [(NotificationKind.TRANSFER_REJECTED, booking.transfer.sender)]
+        booking = release(transaction, debit, credit_account, TransactionStatus.REJECTED, now)
+        kinds = [(NotificationKind.TRANSFER_REJECTED, booking.transaction.sender)]
     else:
-        booking = release(transfer, debit, credit_account, TransferStatus.CANCELLED, now)
-        if transfer.type is TransferType.WITHDRAWAL:
-            kinds = [(NotificationKind.CASHOUT_CANCELLED, booking.transfer.sender)]
+        booking = release(transaction, debit, credit_account, TransactionStatus.CANCELLED, now)
+        if transaction.type is TransactionType.WITHDRAWAL:
+            kinds = [(NotificationKind.CASHOUT_CANCELLED, booking.transaction.sender)]
         else:
-            kinds = [(NotificationKind.TRANSFER_CANCELLED, booking.transfer.recipient)]
-    done = booking.transfer
+            kinds = [(NotificationKind.TRANSFER_CANCELLED, booking.transaction.recipient)]
+    done = booking.transaction
     notes = [notification(ctx, k, p.user_id, done, now) for k, p in kinds if p]
-    step = Step(booking, before=transfer, needs_active=action == Action.ACCEPT, unexpired=True)
+    step = Step(booking, before=transaction, needs_active=action == Action.ACCEPT, unexpired=True)
     return plan(ctx, now, [step], done, notifications=notes)
 
 
@@ -222,7 +228,7 @@ def credit(
     description: str,
     provider_id: str | None,
     metadata: Mapping[str, str] | None = None,
-) -> Plan[Transfer]:
+) -> Plan[Transaction]:
     """A completed deposit from a funding source's system account into an active wallet."""
     require_active(wallet)
     now = ctx.clock.now()
@@ -231,17 +237,17 @@ def credit(
         source=source,
         wallet=wallet,
         amount=money.minor,
-        reference=new_reference(TransferType.DEPOSIT),
+        reference=new_reference(TransactionType.DEPOSIT),
         now=now,
         description=description,
         provider_id=provider_id,
         metadata=metadata,
     )
-    transfer = booking.transfer
-    assert transfer.recipient is not None
+    transaction = booking.transaction
+    assert transaction.recipient is not None
     notes = [
         notification(
-            ctx, NotificationKind.DEPOSIT_RECEIVED, transfer.recipient.user_id, transfer, now
+            ctx, NotificationKind.DEPOSIT_RECEIVED, transaction.recipient.user_id, transaction, now
         )
     ]
-    return plan(ctx, now, [Step(booking, needs_active=True)], transfer, notifications=notes)
+    return plan(ctx, now, [Step(booking, needs_active=True)], transaction, notifications=notes)

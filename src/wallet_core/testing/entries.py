@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from wallet_core.errors import AlreadyExists
-from wallet_core.ledger import Column, Entry, Transfer
+from wallet_core.ledger import Column, Entry, Transaction
 from wallet_core.queries import after_cursor, sort_rows
 from wallet_core.statements import (
     IntervalTotals,
@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
 
 class MemoryEntryRepository:
-    def __init__(self, table: Overlay[UUID, Entry], transfers: Overlay[UUID, Transfer]) -> None:
+    def __init__(
+        self, table: Overlay[UUID, Entry], transactions: Overlay[UUID, Transaction]
+    ) -> None:
         self._t = table
-        self._transfers = transfers
+        self._transfers = transactions
 
     async def add_many(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
@@ -63,9 +65,9 @@ class MemoryEntryRepository:
         ]
 
     def _line(self, entry: Entry) -> Line:
-        transfer = self._transfers.get(entry.transfer_id)
-        assert transfer is not None
-        return line_of(entry, transfer)
+        transaction = self._transfers.get(entry.transaction_id)
+        assert transaction is not None
+        return line_of(entry, transaction)
 
     async def lines(self, query: LineQuery) -> list[Line]:
         found = self._posted(query.account_id, query.posted_after, query.posted_before)

@@ -13,7 +13,7 @@ from wallet_core.journal import Receipt
 from wallet_core.ledger import (
     Account,
     Entry,
-    Transfer,
+    Transaction,
 )
 from wallet_core.notifications import Notification
 from wallet_core.sessions import RefreshToken, SessionMark
@@ -69,7 +69,7 @@ class Overlay(Generic[K, V]):
 class MemoryState:
     users: dict[UUID, User] = field(default_factory=dict)
     accounts: dict[UUID, Account] = field(default_factory=dict)
-    transfers: dict[UUID, Transfer] = field(default_factory=dict)
+    transactions: dict[UUID, Transaction] = field(default_factory=dict)
     entries: dict[UUID, Entry] = field(default_factory=dict)
     refresh_tokens: dict[UUID, RefreshToken] = field(default_factory=dict)
     receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)

@@ -11,8 +11,8 @@ from wallet_core.errors import AlreadyExists
 from wallet_core.ledger import (
     Account,
     FundingSource,
-    Transfer,
-    TransferStatus,
+    Transaction,
+    TransactionStatus,
 )
 from wallet_core.queries import (
     TransactionFilter,
@@ -174,7 +174,7 @@ class MemoryAccountRepository:
         return list(self._t.values())
 
 
-def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
+def transaction_matches(t: Transaction, f: TransactionFilter) -> bool:
     """The transaction filter semantics (the SQL repository implements the same)."""
     parties = t.party_user_ids
     sender = t.sender.user_id if t.sender else None
@@ -210,7 +210,7 @@ def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
     if f.expires_before is not None and (t.expires_at is None or t.expires_at > f.expires_before):
         return False
     if f.is_expired is not None:
-        expired = t.status is TransferStatus.EXPIRED or (f.now is not None and t.is_due(f.now))
+        expired = t.status is TransactionStatus.EXPIRED or (f.now is not None and t.is_due(f.now))
         if expired != f.is_expired:
             return False
     if f.sender_id is not None and sender != f.sender_id:
@@ -224,32 +224,32 @@ def transfer_matches(t: Transfer, f: TransactionFilter) -> bool:
     return not (f.direction == "out" and sender != f.caller_id)
 
 
-class MemoryTransferRepository:
-    def __init__(self, table: Overlay[UUID, Transfer], accounts: Overlay[UUID, Account]) -> None:
+class MemoryTransactionRepository:
+    def __init__(self, table: Overlay[UUID, Transaction], accounts: Overlay[UUID, Account]) -> None:
         self._t = table
         self._accounts = accounts
 
-    async def add(self, transfer: Transfer) -> None:
+    async def add(self, transaction: Transaction) -> None:
         for t in self._t.values():
-            if t.reference == transfer.reference:
+            if t.reference == transaction.reference:
                 raise AlreadyExists("Reference collision.")
-            if transfer.provider_id is not None and (t.funding_source, t.provider_id) == (
-                transfer.funding_source,
-                transfer.provider_id,
+            if transaction.provider_id is not None and (t.funding_source, t.provider_id) == (
+                transaction.funding_source,
+                transaction.provider_id,
             ):
                 raise AlreadyExists("This provider transaction was credited already.")
-        self._t.put(transfer.id, transfer)
+        self._t.put(transaction.id, transaction)
 
-    async def update(self, transfer: Transfer) -> None:
-        self._t.put(transfer.id, transfer)
+    async def update(self, transaction: Transaction) -> None:
+        self._t.put(transaction.id, transaction)
 
-    async def get(self, transfer_id: UUID) -> Transfer | None:
-        return self._t.get(transfer_id)
+    async def get(self, transaction_id: UUID) -> Transaction | None:
+        return self._t.get(transaction_id)
 
-    async def lock(self, transfer_id: UUID) -> Transfer | None:
-        return self._t.get(transfer_id)
+    async def lock(self, transaction_id: UUID) -> Transaction | None:
+        return self._t.get(transaction_id)
 
-    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None:
+    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transaction | None:
         return next(
             (
                 t
@@ -265,7 +265,7 @@ class MemoryTransferRepository:
         *,
         code_digests: Sequence[str] | None = None,
         pending_only: bool,
-    ) -> list[Transfer]:
+    ) -> list[Transaction]:
         wallets = set(wallet_ids)
         found = [
             t
@@ -273,40 +273,40 @@ class MemoryTransferRepository:
             if t.debit_account_id in wallets
             and t.code_digest is not None
             and (code_digests is None or t.code_digest in code_digests)
-            and (not pending_only or t.status is TransferStatus.PENDING)
+            and (not pending_only or t.status is TransactionStatus.PENDING)
         ]
         return sorted(found, key=lambda t: t.id.bytes)
 
-    async def lock_due(self, now: datetime, limit: int) -> list[Transfer]:
+    async def lock_due(self, now: datetime, limit: int) -> list[Transaction]:
         due = [t for t in self._t.values() if t.is_due(now)]
         return sorted(due, key=lambda t: t.id.bytes)[:limit]
 
     async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
         totals: dict[UUID, tuple[int, int]] = {}
         for t in self._t.values():
-            if t.status is TransferStatus.PENDING:
+            if t.status is TransactionStatus.PENDING:
                 d = totals.get(t.debit_account_id, (0, 0))
                 totals[t.debit_account_id] = (d[0] + t.amount, d[1])
                 c = totals.get(t.credit_account_id, (0, 0))
                 totals[t.credit_account_id] = (c[0], c[1] + t.amount)
         return totals
 
-    def _matching(self, f: TransactionFilter) -> list[Transfer]:
-        return [t for t in self._t.values() if transfer_matches(t, f)]
+    def _matching(self, f: TransactionFilter) -> list[Transaction]:
+        return [t for t in self._t.values() if transaction_matches(t, f)]
 
-    async def search(self, query: TransactionQuery) -> list[Transfer]:
+    async def search(self, query: TransactionQuery) -> list[Transaction]:
         return _page(self._matching(query.filter), query, transaction_sort_value, lambda t: t.id)
 
     async def count(self, query: TransactionQuery) -> int:
         if query.filter.is_viewer_only:
             return sum(
-                a.transfer_count
+                a.transaction_count
                 for a in self._accounts.values()
                 if a.is_wallet and a.owner_id == query.filter.viewer_id
             )
         return len(self._matching(query.filter))
 
-    async def transfer_counts(self) -> dict[UUID, int]:
+    async def transaction_counts(self) -> dict[UUID, int]:
         counts: dict[UUID, int] = {}
         for t in self._t.values():
             for account_id in (t.debit_account_id, t.credit_account_id):

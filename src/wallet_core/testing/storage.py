@@ -23,7 +23,7 @@ from wallet_core.testing.events import MemoryEventRepository
 from wallet_core.testing.overlay import MemoryState, Overlay
 from wallet_core.testing.repositories import (
     MemoryAccountRepository,
-    MemoryTransferRepository,
+    MemoryTransactionRepository,
     MemoryUserRepository,
 )
 from wallet_core.testing.webhooks import MemoryWebhookRepository
@@ -163,9 +163,9 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._table(state.users))
         accounts = self._table(state.accounts)
         self.accounts = MemoryAccountRepository(accounts, new_id, now)
-        transfers = self._table(state.transfers)
-        self.transfers = MemoryTransferRepository(transfers, accounts)
-        self.entries = MemoryEntryRepository(self._table(state.entries), transfers)
+        transactions = self._table(state.transactions)
+        self.transactions = MemoryTransactionRepository(transactions, accounts)
+        self.entries = MemoryEntryRepository(self._table(state.entries), transactions)
         self.refresh_tokens = MemoryRefreshTokenRepository(self._table(state.refresh_tokens))
         self.session_marks = MemorySessionMarkRepository(self._table(state.session_marks))
         self.receipts = MemoryReceiptRepository(self._table(state.receipts))

@@ -60,7 +60,7 @@ _TOTALS = (
     "credits_posted",
     "debits_pending",
     "credits_pending",
-    "transfer_count",
+    "transaction_count",
 )
 
 _ACCOUNT_SAVE = (

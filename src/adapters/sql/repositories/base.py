@@ -16,7 +16,7 @@ from adapters.sql.records import (
     IdempotencyKeyRecord,
     OutboxRecord,
     RefreshTokenRecord,
-    TransferRecord,
+    TransactionRecord,
     UserRecord,
     table_of,
 )
@@ -29,7 +29,7 @@ users_t = table_of(UserRecord)
 
 accounts_t = table_of(AccountRecord)
 
-transfers_t = table_of(TransferRecord)
+transactions_t = table_of(TransactionRecord)
 
 tokens_t = table_of(RefreshTokenRecord)
 

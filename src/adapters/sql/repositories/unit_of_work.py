@@ -10,7 +10,7 @@ from adapters.sql.repositories.accounts import SqlAccountRepository
 from adapters.sql.repositories.outbox import SqlOutboxRepository
 from adapters.sql.repositories.receipts import SqlReceiptRepository
 from adapters.sql.repositories.tokens import SqlRefreshTokenRepository
-from adapters.sql.repositories.transfers import SqlTransferRepository
+from adapters.sql.repositories.transactions import SqlTransactionRepository
 from adapters.sql.repositories.users import SqlUserRepository
 from adapters.sql.session import Session
 from adapters.sql.session_marks import SqlSessionMarkRepository
@@ -24,7 +24,7 @@ class SqlUnitOfWork:
         self.session = Session(conn)
         self.users = SqlUserRepository(self.session)
         self.accounts = SqlAccountRepository(self.session)
-        self.transfers = SqlTransferRepository(self.session)
+        self.transactions = SqlTransactionRepository(self.session)
         self.entries = SqlEntryRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
         self.session_marks = SqlSessionMarkRepository(self.session)

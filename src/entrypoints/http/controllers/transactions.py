@@ -43,7 +43,7 @@ from entrypoints.http.schemas import (
     TransferCreate,
     WithdrawalCreate,
 )
-from wallet_core.ledger import Transfer
+from wallet_core.ledger import Transaction
 from wallet_core.services.cashouts import CashOut
 from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.transactions import TransactionListParams
@@ -206,7 +206,7 @@ class TransactionsController(Controller):
         core = container.core
         currencies = core.ctx.currencies
 
-        async def run(idempotency: Idempotency | None) -> Transfer | CashOut | Replayed:
+        async def run(idempotency: Idempotency | None) -> Transaction | CashOut | Replayed:
             if isinstance(data, TransferCreate):
                 return await core.transfers.create_transfer(
                     actor,
@@ -236,9 +236,9 @@ class TransactionsController(Controller):
                 idempotency=idempotency,
             )
 
-        def render(result: Transfer | CashOut) -> tuple[int, msgspec.Struct]:
+        def render(result: Transaction | CashOut) -> tuple[int, msgspec.Struct]:
             if isinstance(result, CashOut):
-                return 201, withdrawal_body(result.transfer, result.withdrawal_code, currencies)
+                return 201, withdrawal_body(result.transaction, result.withdrawal_code, currencies)
             return 201, created_body(result, currencies)
 
         return await run_idempotent(  # type: ignore[misc]  # T is Transfer | CashOut
@@ -259,8 +259,8 @@ class TransactionsController(Controller):
     async def get_transaction(
         self, transaction_id: FromPath[UUID], actor: ActorDep, container: ContainerDep
     ) -> TransactionResponse:
-        transfer = await container.core.transactions.get(actor, transaction_id)
-        return transaction_body(transfer, container.core.ctx.currencies)
+        transaction = await container.core.transactions.get(actor, transaction_id)
+        return transaction_body(transaction, container.core.ctx.currencies)
 
     @post(
         "/{transaction_id:uuid}/action",
@@ -291,10 +291,10 @@ class TransactionsController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+        async def run(idempotency: Idempotency | None) -> Transaction | Replayed:
             return await core.transfers.act(actor, transaction_id, data.action, idempotency)
 
-        def render(result: Transfer) -> tuple[int, msgspec.Struct]:
+        def render(result: Transaction) -> tuple[int, msgspec.Struct]:
             return 200, transaction_body(result, core.ctx.currencies)
 
         return await run_idempotent(
@@ -337,7 +337,7 @@ class TransactionsController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+        async def run(idempotency: Idempotency | None) -> Transaction | Replayed:
             return await core.reversals.reverse(
                 actor,
                 transaction_id,
@@ -346,7 +346,7 @@ class TransactionsController(Controller):
                 idempotency=idempotency,
             )
 
-        def render(result: Transfer) -> tuple[int, msgspec.Struct]:
+        def render(result: Transaction) -> tuple[int, msgspec.Struct]:
             return 201, transaction_body(result, core.ctx.currencies)
 
         return await run_idempotent(

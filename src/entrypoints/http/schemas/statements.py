@@ -7,13 +7,13 @@ from uuid import UUID
 
 import msgspec
 
-from wallet_core.ledger import TransferType
+from wallet_core.ledger import TransactionType
 
 
 class EntryResponse(msgspec.Struct):
     id: UUID
     transaction_id: UUID
-    type: TransferType
+    type: TransactionType
     reference: str
     description: str
     #: Signed: "-25.50" for a debit, "100.00" for a credit.

@@ -10,7 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from entrypoints.http.schemas.fields import NO_NUL, NOT_BLANK, Amount, Description, Metadata, Strict
-from wallet_core.ledger import FundingSource, TransferStatus, TransferType
+from wallet_core.ledger import FundingSource, TransactionStatus, TransactionType
 
 
 class TransferCreate(Strict, tag="transfer", tag_field="type"):
@@ -68,7 +68,7 @@ class _Transaction(msgspec.Struct, kw_only=True):
     """Every transaction's fields but ``type``, which names the variant of a created one."""
 
     id: UUID
-    status: TransferStatus
+    status: TransactionStatus
     amount: str
     currency: str
     funding_source: FundingSource
@@ -90,7 +90,7 @@ class _Transaction(msgspec.Struct, kw_only=True):
 
 
 class TransactionResponse(_Transaction, kw_only=True):
-    type: TransferType
+    type: TransactionType
 
 
 class TransferCreated(_Transaction, tag="transfer", tag_field="type", kw_only=True):

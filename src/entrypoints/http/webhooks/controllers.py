@@ -21,7 +21,7 @@ from entrypoints.http.idempotency import OPTIONAL_IDEMPOTENCY_KEY, run_idempoten
 from entrypoints.http.problems import responses_for
 from entrypoints.http.schemas import CashoutVerification, PaysendNotification, WebhookResult
 from entrypoints.http.webhooks.signatures import verify_signature
-from wallet_core.ledger import Transfer
+from wallet_core.ledger import Transaction
 from wallet_core.money import format_minor
 from wallet_core.services.deposits import DepositOutcome, ProviderDeposit
 from wallet_core.services.idempotency import Idempotency, Replayed
@@ -110,8 +110,8 @@ class WebhooksController(Controller):
             return await core.deposits.paysend(deposit, idempotency)
 
         def render(outcome: DepositOutcome) -> tuple[int, msgspec.Struct]:
-            transfer = outcome.transfer
-            return 200, WebhookResult(outcome.status, transfer.id if transfer else None)  # type: ignore[arg-type]
+            transaction = outcome.transaction
+            return 200, WebhookResult(outcome.status, transaction.id if transaction else None)  # type: ignore[arg-type]
 
         return await run_idempotent(
             request,
@@ -145,12 +145,12 @@ class WebhooksController(Controller):
     ) -> Response[bytes]:
         core = container.core
 
-        async def run(idempotency: Idempotency | None) -> Transfer | Replayed:
+        async def run(idempotency: Idempotency | None) -> Transaction | Replayed:
             return await core.cashouts.verify(data.phone_number, data.withdrawal_code, idempotency)
 
-        def render(transfer: Transfer) -> tuple[int, msgspec.Struct]:
-            amount = format_minor(transfer.amount, core.ctx.currencies.get(transfer.currency))
-            return 200, WebhookResult("approved", transfer.id, amount, transfer.currency)
+        def render(transaction: Transaction) -> tuple[int, msgspec.Struct]:
+            amount = format_minor(transaction.amount, core.ctx.currencies.get(transaction.currency))
+            return 200, WebhookResult("approved", transaction.id, amount, transaction.currency)
 
         return await run_idempotent(
             request,

@@ -28,13 +28,13 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sql import mappers
 from adapters.sql.ordering import like_pattern, order_by, seek
-from adapters.sql.repositories.base import _paged, _Repository, accounts_t, transfers_t
+from adapters.sql.repositories.base import _paged, _Repository, accounts_t, transactions_t
 from wallet_core.errors import AlreadyExists
 from wallet_core.ledger import (
     FundingSource,
-    Transfer,
-    TransferStatus,
-    TransferType,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
 )
 from wallet_core.queries import (
     NEVER,
@@ -42,20 +42,20 @@ from wallet_core.queries import (
     TransactionQuery,
 )
 
-_TRANSFER_INSERT = transfers_t.insert()
+_TRANSACTION_INSERT = transactions_t.insert()
 
-_TRANSFER_BY_ID = select(transfers_t).where(transfers_t.c.id == bindparam("id"))
+_TRANSACTION_BY_ID = select(transactions_t).where(transactions_t.c.id == bindparam("id"))
 
-_TRANSFER_LOCK = _TRANSFER_BY_ID.with_for_update()
+_TRANSACTION_LOCK = _TRANSACTION_BY_ID.with_for_update()
 
-_TRANSFER_BY_PROVIDER = select(transfers_t).where(
-    transfers_t.c.funding_source == bindparam("source"),
-    transfers_t.c.provider_id == bindparam("provider_id"),
+_TRANSACTION_BY_PROVIDER = select(transactions_t).where(
+    transactions_t.c.funding_source == bindparam("source"),
+    transactions_t.c.provider_id == bindparam("provider_id"),
 )
 
-_TRANSFER_UPDATE = (
-    update(transfers_t)
-    .where(transfers_t.c.id == bindparam("b_id"))
+_TRANSACTION_UPDATE = (
+    update(transactions_t)
+    .where(transactions_t.c.id == bindparam("b_id"))
     .values(
         status=bindparam("b_status"),
         updated_at=bindparam("b_updated_at"),
@@ -65,12 +65,12 @@ _TRANSFER_UPDATE = (
     )
 )
 
-_VIEWER_TRANSFER_COUNT = select(func.coalesce(func.sum(accounts_t.c.transfer_count), 0)).where(
-    accounts_t.c.owner_id == bindparam("owner")
-)
+_VIEWER_TRANSACTION_COUNT = select(
+    func.coalesce(func.sum(accounts_t.c.transaction_count), 0)
+).where(accounts_t.c.owner_id == bindparam("owner"))
 
 
-def _transfer_sort(c: Any) -> dict[str, ColumnElement[Any]]:
+def _transaction_sort(c: Any) -> dict[str, ColumnElement[Any]]:
     """Sort expressions over a column collection (the table, or a union subquery)."""
     return {
         "amount": c.amount,
@@ -86,7 +86,7 @@ def _transfer_sort(c: Any) -> dict[str, ColumnElement[Any]]:
 def _metadata_filter(pairs: Sequence[tuple[str, str]], dialect: str) -> list[ColumnElement[bool]]:
     """All pairs must match: one JSONB containment on PostgreSQL (the GIN index answers it);
     a JSON lookup per key on SQLite (a scan; keys are checked to be plain)."""
-    column = transfers_t.c["metadata"]
+    column = transactions_t.c["metadata"]
     if not pairs:
         return []
     if dialect == "postgresql":
@@ -94,9 +94,9 @@ def _metadata_filter(pairs: Sequence[tuple[str, str]], dialect: str) -> list[Col
     return [func.json_extract(column, f'$."{key}"') == value for key, value in pairs]
 
 
-def _transfer_filters(f: TransactionFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _transaction_filters(f: TransactionFilter, dialect: str) -> list[ColumnElement[bool]]:
     """Every filter except "whose transactions" (the viewer), which the caller applies."""
-    t = transfers_t.c
+    t = transactions_t.c
     where: list[ColumnElement[bool]] = _metadata_filter(f.metadata, dialect)
     if f.amount_min is not None:
         where.append(t.amount >= f.amount_min)
@@ -131,9 +131,9 @@ def _transfer_filters(f: TransactionFilter, dialect: str) -> list[ColumnElement[
     if f.is_expired is not None:
         now = f.now or NEVER
         expired = or_(
-            t.status == TransferStatus.EXPIRED.value,
+            t.status == TransactionStatus.EXPIRED.value,
             and_(
-                t.status == TransferStatus.PENDING.value,
+                t.status == TransactionStatus.PENDING.value,
                 func.coalesce(t.expires_at, literal(NEVER, DateTimeUTC())) <= now,
             ),
         )
@@ -158,45 +158,45 @@ def _viewer_sides(viewer: UUID) -> list[ColumnElement[bool]]:
     index: sent, and received. They are disjoint: nobody is both sender and recipient of one
     transaction (one wallet per currency, and a transfer stays in one currency between two
     different wallets)."""
-    t = transfers_t.c
+    t = transactions_t.c
     return [t.sender_user_id == viewer, t.recipient_user_id == viewer]
 
 
-class SqlTransferRepository(_Repository):
-    async def add(self, transfer: Transfer) -> None:
+class SqlTransactionRepository(_Repository):
+    async def add(self, transaction: Transaction) -> None:
         try:
-            await self._s.execute(_TRANSFER_INSERT, [mappers.transfer_to_row(transfer)])
+            await self._s.execute(_TRANSACTION_INSERT, [mappers.transaction_to_row(transaction)])
         except IntegrityError as exc:
             raise AlreadyExists("This transaction already exists.") from exc
 
-    async def update(self, transfer: Transfer) -> None:
+    async def update(self, transaction: Transaction) -> None:
         await self._s.execute(
-            _TRANSFER_UPDATE,
+            _TRANSACTION_UPDATE,
             [
                 {
-                    "b_id": transfer.id,
-                    "b_status": transfer.status.value,
-                    "b_updated_at": transfer.updated_at,
-                    "b_completed_at": transfer.completed_at,
-                    "b_failed_attempts": transfer.failed_attempts,
-                    "b_reversed_amount": transfer.reversed_amount,
+                    "b_id": transaction.id,
+                    "b_status": transaction.status.value,
+                    "b_updated_at": transaction.updated_at,
+                    "b_completed_at": transaction.completed_at,
+                    "b_failed_attempts": transaction.failed_attempts,
+                    "b_reversed_amount": transaction.reversed_amount,
                 }
             ],
         )
 
-    async def _one(self, stmt: Select[Any], params: dict[str, Any]) -> Transfer | None:
+    async def _one(self, stmt: Select[Any], params: dict[str, Any]) -> Transaction | None:
         row = (await self._s.execute(stmt, params)).first()
-        return mappers.transfer_from_row(row) if row else None
+        return mappers.transaction_from_row(row) if row else None
 
-    async def get(self, transfer_id: UUID) -> Transfer | None:
-        return await self._one(_TRANSFER_BY_ID, {"id": transfer_id})
+    async def get(self, transaction_id: UUID) -> Transaction | None:
+        return await self._one(_TRANSACTION_BY_ID, {"id": transaction_id})
 
-    async def lock(self, transfer_id: UUID) -> Transfer | None:
-        return await self._one(_TRANSFER_LOCK, {"id": transfer_id})
+    async def lock(self, transaction_id: UUID) -> Transaction | None:
+        return await self._one(_TRANSACTION_LOCK, {"id": transaction_id})
 
-    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transfer | None:
+    async def by_provider_id(self, source: FundingSource, provider_id: str) -> Transaction | None:
         params = {"source": source.value, "provider_id": provider_id}
-        return await self._one(_TRANSFER_BY_PROVIDER, params)
+        return await self._one(_TRANSACTION_BY_PROVIDER, params)
 
     async def withdrawals_of(
         self,
@@ -204,34 +204,34 @@ class SqlTransferRepository(_Repository):
         *,
         code_digests: Sequence[str] | None = None,
         pending_only: bool,
-    ) -> list[Transfer]:
+    ) -> list[Transaction]:
         if not wallet_ids:
             return []
-        t = transfers_t.c
-        stmt = select(transfers_t).where(
+        t = transactions_t.c
+        stmt = select(transactions_t).where(
             t.debit_account_id.in_(list(wallet_ids)),
-            t.type == TransferType.WITHDRAWAL.value,
+            t.type == TransactionType.WITHDRAWAL.value,
         )
         if code_digests is not None:
             stmt = stmt.where(t.code_digest.in_(list(code_digests)))
         if pending_only:
-            stmt = stmt.where(t.status == TransferStatus.PENDING.value)
+            stmt = stmt.where(t.status == TransactionStatus.PENDING.value)
         stmt = stmt.order_by(t.id).with_for_update()
-        return [mappers.transfer_from_row(r) for r in await self._s.execute(stmt)]
+        return [mappers.transaction_from_row(r) for r in await self._s.execute(stmt)]
 
-    async def lock_due(self, now: datetime, limit: int) -> list[Transfer]:
-        t = transfers_t.c
+    async def lock_due(self, now: datetime, limit: int) -> list[Transaction]:
+        t = transactions_t.c
         stmt = (
-            select(transfers_t)
-            .where(t.status == TransferStatus.PENDING.value, t.expires_at <= now)
+            select(transactions_t)
+            .where(t.status == TransactionStatus.PENDING.value, t.expires_at <= now)
             .order_by(t.expires_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [mappers.transfer_from_row(r) for r in await self._s.execute(stmt)]
+        return [mappers.transaction_from_row(r) for r in await self._s.execute(stmt)]
 
-    async def transfer_counts(self) -> dict[UUID, int]:
-        t = transfers_t.c
+    async def transaction_counts(self) -> dict[UUID, int]:
+        t = transactions_t.c
         counts: dict[UUID, int] = {}
         for column in (t.debit_account_id, t.credit_account_id):
             stmt = select(column, func.count()).group_by(column)
@@ -240,8 +240,8 @@ class SqlTransferRepository(_Repository):
         return counts
 
     async def pending_totals(self) -> dict[UUID, tuple[int, int]]:
-        t = transfers_t.c
-        pending = t.status == TransferStatus.PENDING.value
+        t = transactions_t.c
+        pending = t.status == TransactionStatus.PENDING.value
         totals: dict[UUID, tuple[int, int]] = {}
         for side, column in ((0, t.debit_account_id), (1, t.credit_account_id)):
             stmt = select(column, func.sum(t.amount)).where(pending).group_by(column)
@@ -251,46 +251,50 @@ class SqlTransferRepository(_Repository):
                 totals[account_id] = (pair[0], pair[1])
         return totals
 
-    async def search(self, query: TransactionQuery) -> list[Transfer]:
+    async def search(self, query: TransactionQuery) -> list[Transaction]:
         f, page = query.filter, query.page
-        where = _transfer_filters(f, self._dialect)
-        sort = _transfer_sort(transfers_t.c)
+        where = _transaction_filters(f, self._dialect)
+        sort = _transaction_sort(transactions_t.c)
         if page.cursor is not None:
-            where.append(seek(sort, transfers_t.c.id, query.ordering, page.cursor))
-        ordered = order_by(sort, transfers_t.c.id, query.ordering)
+            where.append(seek(sort, transactions_t.c.id, query.ordering, page.cursor))
+        ordered = order_by(sort, transactions_t.c.id, query.ordering)
         if f.viewer_id is None:
-            stmt = select(transfers_t).where(*where).order_by(*ordered)
+            stmt = select(transactions_t).where(*where).order_by(*ordered)
             rows = await self._s.execute(_paged(stmt, page))
-            return [mappers.transfer_from_row(r) for r in rows]
+            return [mappers.transaction_from_row(r) for r in rows]
         # Each half walks its own (party, created_at, id) index; the union merges two short
         # sorted runs instead of sorting everything the viewer ever did.
         depth = page.offset + page.page_size + 1
         halves = [
             select(
-                select(transfers_t).where(side, *where).order_by(*ordered).limit(depth).subquery()
+                select(transactions_t)
+                .where(side, *where)
+                .order_by(*ordered)
+                .limit(depth)
+                .subquery()
             )
             for side in _viewer_sides(f.viewer_id)
         ]
         merged = union_all(*halves).subquery()
         outer = select(merged).order_by(
-            *order_by(_transfer_sort(merged.c), merged.c.id, query.ordering)
+            *order_by(_transaction_sort(merged.c), merged.c.id, query.ordering)
         )
         rows = await self._s.execute(_paged(outer, page))
-        return [mappers.transfer_from_row(r) for r in rows]
+        return [mappers.transaction_from_row(r) for r in rows]
 
     async def count(self, query: TransactionQuery) -> int:
         f = query.filter
         if f.is_viewer_only:
             params = {"owner": f.viewer_id}
-            return int((await self._s.execute(_VIEWER_TRANSFER_COUNT, params)).scalar_one())
-        where = _transfer_filters(f, self._dialect)
+            return int((await self._s.execute(_VIEWER_TRANSACTION_COUNT, params)).scalar_one())
+        where = _transaction_filters(f, self._dialect)
         if f.viewer_id is None:
-            stmt = select(func.count()).select_from(transfers_t).where(*where)
+            stmt = select(func.count()).select_from(transactions_t).where(*where)
             return int((await self._s.execute(stmt)).scalar_one())
         # Two counts, each an index-only walk of one party index, instead of one OR that makes
         # the planner visit every row of a busy wallet.
         halves = [
-            select(func.count()).select_from(transfers_t).where(side, *where).scalar_subquery()
+            select(func.count()).select_from(transactions_t).where(side, *where).scalar_subquery()
             for side in _viewer_sides(f.viewer_id)
         ]
         return int((await self._s.execute(select(halves[0] + halves[1]))).scalar_one())
