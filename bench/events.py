@@ -82,7 +82,7 @@ async def deliveries(url: str, deposits: int) -> str:
     for start in range(0, deposits, 100):
         await asyncio.gather(
             *(
-                core.transfers.deposit(staff, amount="1.00", wallet_id=wallets[i % 20].id)
+                core.deposits.manual(staff, amount="1.00", wallet_id=wallets[i % 20].id)
                 for i in range(start, min(start + 100, deposits))
             )
         )
@@ -125,7 +125,7 @@ async def stream_latency(url: str, seconds: float, senders: int) -> str:
         user, wallet = await core.auth.register(
             Registration(f"s{i}@e.test", f"sender{i}", PASSWORD, f"+1997{i:07d}")
         )
-        await core.transfers.deposit(staff, amount="100000.00", wallet_id=wallet.id)
+        await core.deposits.manual(staff, amount="100000.00", wallet_id=wallet.id)
         people.append(user)
     committed: dict[str, float] = {}
     arrived: dict[str, float] = {}

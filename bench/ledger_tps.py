@@ -66,7 +66,7 @@ async def main(seconds: float, concurrency: int, users: int) -> None:
             user, wallet = await core.auth.register(
                 Registration(f"u{i}@bench.test", f"user{i}", "bench passphrase 1", f"+1555{i:07d}")
             )
-            await core.transfers.deposit(staff, amount="1000000.00", wallet_id=wallet.id)
+            await core.deposits.manual(staff, amount="1000000.00", wallet_id=wallet.id)
             people.append((Actor(user.id), wallet))
         latencies: list[float] = []
         deadline = time.perf_counter() + seconds
@@ -79,7 +79,7 @@ async def main(seconds: float, concurrency: int, users: int) -> None:
                 transaction = await core.transfers.create_transfer(
                     sender, amount="1.00", recipient=str(wallet.id)
                 )
-                await core.transfers.act(recipient, transaction.id, "accept")
+                await core.transactions.act(recipient, transaction.id, "accept")
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()

@@ -55,7 +55,7 @@ async def seed(url: str, emails: int) -> None:
     for start in range(0, emails, 100):
         await asyncio.gather(
             *(
-                core.transfers.deposit(
+                core.deposits.manual(
                     Actor(staff.id, True), amount="1.00", wallet_id=wallets[i % 50].id
                 )
                 for i in range(start, min(start + 100, emails))

@@ -52,7 +52,7 @@ async def seed(url: str, users: int, rows: int, secret_key: str) -> dict[str, An
         user, wallet = await core.auth.register(
             Registration(f"u{i}@bench.test", f"user{i}", PASSWORD, f"+1999{i:07d}")
         )
-        await core.transfers.deposit(staff, amount=amount, wallet_id=wallet.id)
+        await core.deposits.manual(staff, amount=amount, wallet_id=wallet.id)
         return {
             "id": str(user.id),
             "wallet_id": str(wallet.id),

@@ -35,12 +35,12 @@ async def write_history(url: str, postgres: bool) -> None:
     alice_wallet = (await core.wallets.list(alice, WalletListParams())).items[0]
     try:
         for cents in (1000, 250, 1):
-            await core.transfers.deposit(
+            await core.deposits.manual(
                 staff, amount=f"{cents / 100:.2f}", wallet_id=alice_wallet.id, description="d"
             )
         for _ in range(3):  # same clock reading: lines a microsecond apart
             sent = await core.transfers.create_transfer(alice, amount="1.50", recipient=bob_name)
-            await core.transfers.act(bob, sent.id, "accept")  # type: ignore[union-attr]
+            await core.transactions.act(bob, sent.id, "accept")  # type: ignore[union-attr]
         clock.advance(timedelta(hours=1))
         await core.transfers.create_transfer(bob, amount="2.00", recipient=str(alice_wallet.id))
     finally:

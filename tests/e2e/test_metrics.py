@@ -199,7 +199,7 @@ async def test_the_worker_serves_what_its_expiry_job_moved(
         admin, _, _ = await register(container, staff=True)
         alice, _, wallet = await register(container)
         _, bob, _ = await register(container)
-        await container.core.transfers.deposit(admin, amount="5.00", wallet_id=wallet.id)
+        await container.core.deposits.manual(admin, amount="5.00", wallet_id=wallet.id)
         await container.core.transfers.create_transfer(alice, amount="1.00", recipient=bob.username)
         text = ""
 

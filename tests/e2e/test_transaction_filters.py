@@ -129,7 +129,7 @@ async def seed(api: Api, past: tuple[Container, ManualClock]) -> Seed:
     async def deposit(k: str, value: str, wallet: str | None = None, text: str = "") -> Row:
         tick()
         wid = uuid.UUID(wallet or people[k].wallet_id)
-        t = await core.transfers.deposit(staff, amount=value, wallet_id=wid, description=text)
+        t = await core.deposits.manual(staff, amount=value, wallet_id=wid, description=text)
         return remember(t)
 
     async def paysend(k: str) -> Row:
@@ -155,7 +155,7 @@ async def seed(api: Api, past: tuple[Container, ManualClock]) -> Seed:
 
     async def act(k: str, row: Row, action: str) -> None:
         tick()
-        t = await core.transfers.act(people[k].actor, uuid.UUID(row.id), action)
+        t = await core.transactions.act(people[k].actor, uuid.UUID(row.id), action)
         s.rows[row.id] = replace(row, status=t.status.value)
 
     async def cash_out(k: str, text: str, wallet: str | None = None) -> tuple[Row, str]:
@@ -630,7 +630,7 @@ async def thousand(api: Api, container: Container) -> tuple[Person, set[str], li
         wid = uuid.UUID(wallets[currency])
         ids = []
         for i in range(125):
-            t = await core.transfers.deposit(staff, amount=f"{10 + i % 7}.00", wallet_id=wid)
+            t = await core.deposits.manual(staff, amount=f"{10 + i % 7}.00", wallet_id=wid)
             ids.append(str(t.id))
         for i in range(25):
             c = await core.cashouts.request(kim.actor, amount=f"{1 + i % 3}.00", wallet_id=wid)

@@ -528,9 +528,9 @@ async def test_acting_after_expiry_is_422_expired_and_releases_the_hold(
 ) -> None:
     alice, bob = await api.person(), await api.person()
     await api.fund(alice, "30.00")
-    transactions = yesterday.core.transfers
+    transfers = yesterday.core.transfers
     old = [
-        await transactions.create_transfer(alice.actor, amount=a, recipient=bob.username)
+        await transfers.create_transfer(alice.actor, amount=a, recipient=bob.username)
         for a in ("3.00", "4.00")
     ]
     cash = await yesterday.core.cashouts.request(alice.actor, amount="5.00")

@@ -83,11 +83,11 @@ async def test_a_transfer_lifecycle_sends_the_expected_emails(
         alice, alice_user, alice_wallet = await register(container)
         bob, bob_user, _ = await register(container)
         async with worker(settings):
-            await core.transfers.deposit(admin, amount="50.00", wallet_id=alice_wallet.id)
+            await core.deposits.manual(admin, amount="50.00", wallet_id=alice_wallet.id)
             transaction = await core.transfers.create_transfer(
                 alice, amount="12.34", recipient=bob_user.username, description="dinner"
             )
-            await core.transfers.act(bob, transaction.id, "accept")
+            await core.transactions.act(bob, transaction.id, "accept")
             cashout = await core.cashouts.request(alice, amount="5.00")
             await mailbox.wait_for(5, {alice_user.email, bob_user.email})
             await asyncio.sleep(0.5)  # anything extra would arrive now
@@ -131,7 +131,7 @@ async def test_smtp_down_then_up_every_email_arrives_once(
     mailbox = Mailbox()
     async with worker(settings):
         for _, _, wallet in people:
-            await container.core.transfers.deposit(admin, amount="1.00", wallet_id=wallet.id)
+            await container.core.deposits.manual(admin, amount="1.00", wallet_id=wallet.id)
         await asyncio.sleep(1.5)  # deliveries fail and back off while nothing listens
         async with container.storage.engine.connect() as conn:
             attempts = await conn.scalar(
@@ -180,7 +180,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
         first = start()
         try:
             for _, _, wallet in people:
-                await container.core.transfers.deposit(admin, amount="2.00", wallet_id=wallet.id)
+                await container.core.deposits.manual(admin, amount="2.00", wallet_id=wallet.id)
             await mailbox.wait_for(3, addresses, timeout=30)
             first.send_signal(signal.SIGKILL)  # mid-batch: some sent, some taken, some waiting
             first.wait(timeout=10)
@@ -223,7 +223,7 @@ async def test_two_expiry_processes_and_an_accept_expire_each_transfer_once(
     admin, _, _ = await register(container, staff=True)
     sender, _, wallet = await register(container)
     receiver, receiver_user, receiver_wallet = await register(container)
-    await core.transfers.deposit(admin, amount="30.00", wallet_id=wallet.id)
+    await core.deposits.manual(admin, amount="30.00", wallet_id=wallet.id)
     transactions = [
         await core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
@@ -247,7 +247,7 @@ async def test_two_expiry_processes_and_an_accept_expire_each_transfer_once(
 
     async def late_accept() -> str:
         try:
-            await core.transfers.act(receiver, transactions[0].id, "accept")
+            await core.transactions.act(receiver, transactions[0].id, "accept")
         except Exception as exc:
             return getattr(exc, "code", type(exc).__name__)
         return "completed"
@@ -285,7 +285,7 @@ async def test_the_scheduler_fires_the_expiry_job_and_only_one_leads(
     admin, _, _ = await register(container, staff=True)
     sender, _, wallet = await register(container)
     _, _, receiver_wallet = await register(container)
-    await core.transfers.deposit(admin, amount="5.00", wallet_id=wallet.id)
+    await core.deposits.manual(admin, amount="5.00", wallet_id=wallet.id)
     transaction = await core.transfers.create_transfer(
         sender, amount="2.00", recipient=str(receiver_wallet.id)
     )

@@ -133,7 +133,7 @@ async def test_expire_and_audit_then_audit_catches_a_tampered_account(own_databa
         _, wallet_b = await core.auth.register(
             Registration(f"{new_name()}@x.io", new_name("b"), PASSWORD, new_phone())
         )
-        await core.transfers.deposit(Actor(staff.id, True), amount="5.00", wallet_id=wallet_a.id)
+        await core.deposits.manual(Actor(staff.id, True), amount="5.00", wallet_id=wallet_a.id)
         await core.transfers.create_transfer(
             Actor(alice.id), amount="2.00", recipient=str(wallet_b.id)
         )

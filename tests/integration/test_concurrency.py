@@ -86,7 +86,7 @@ async def test_fifty_transfers_of_the_whole_balance_one_succeeds(wide: Container
     admin = await staff(wide)
     sender, wallet = await person(wide)
     receivers = [await person(wide) for _ in range(5)]
-    await core.transfers.deposit(admin, amount="100.00", wallet_id=wallet.id)
+    await core.deposits.manual(admin, amount="100.00", wallet_id=wallet.id)
 
     async def attempt(i: int) -> str:
         target = receivers[i % len(receivers)][1]
@@ -110,9 +110,9 @@ async def test_hot_wallet_in_and_out_matches_the_serial_expectation(wide: Contai
     admin = await staff(wide)
     hot, hot_wallet = await person(wide)
     peers = [await person(wide) for _ in range(8)]
-    await core.transfers.deposit(admin, amount="1000.00", wallet_id=hot_wallet.id)
+    await core.deposits.manual(admin, amount="1000.00", wallet_id=hot_wallet.id)
     for _, wallet in peers:
-        await core.transfers.deposit(admin, amount="100.00", wallet_id=wallet.id)
+        await core.deposits.manual(admin, amount="100.00", wallet_id=wallet.id)
     rng = random.Random(7)
     outgoing = [(peers[i % 8], rng.randint(1, 300)) for i in range(200)]
     incoming = [(peers[i % 8], rng.randint(1, 300)) for i in range(200)]
@@ -139,7 +139,7 @@ async def test_hot_wallet_in_and_out_matches_the_serial_expectation(wide: Contai
             i, transaction_id, recipient = await queue.get()
             try:
                 action = "accept" if decisions[i] else "reject"
-                await core.transfers.act(recipient, transaction_id, action)
+                await core.transactions.act(recipient, transaction_id, action)
             except BaseException as exc:
                 failures.append(exc)
             finally:
@@ -171,7 +171,7 @@ async def test_reject_racing_accept_exactly_one_wins(wide: Container) -> None:
     admin = await staff(wide)
     sender, wallet = await person(wide)
     receiver, receiver_wallet = await person(wide)
-    await core.transfers.deposit(admin, amount="50.00", wallet_id=wallet.id)
+    await core.deposits.manual(admin, amount="50.00", wallet_id=wallet.id)
     transactions = [
         await core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
@@ -181,7 +181,7 @@ async def test_reject_racing_accept_exactly_one_wins(wide: Container) -> None:
 
     async def act(transaction_id: UUID, action: str) -> str:
         try:
-            done = await core.transfers.act(receiver, transaction_id, action)
+            done = await core.transactions.act(receiver, transaction_id, action)
         except NotPending:
             return "not_pending"
         return done.status.value
@@ -204,7 +204,7 @@ async def test_accept_racing_the_expiry_job_exactly_one_wins(
     admin = await staff(maker)
     sender, wallet = await person(maker)
     receiver, receiver_wallet = await person(maker)
-    await maker.core.transfers.deposit(admin, amount="50.00", wallet_id=wallet.id)
+    await maker.core.deposits.manual(admin, amount="50.00", wallet_id=wallet.id)
     transactions = [
         await maker.core.transfers.create_transfer(
             sender, amount="1.00", recipient=str(receiver_wallet.id)
@@ -216,7 +216,7 @@ async def test_accept_racing_the_expiry_job_exactly_one_wins(
 
     async def accept(transaction_id: UUID) -> None:
         try:
-            await maker.core.transfers.act(receiver, transaction_id, "accept")
+            await maker.core.transactions.act(receiver, transaction_id, "accept")
             accepted.append(transaction_id)
         except NotPending:
             pass
@@ -247,7 +247,7 @@ async def test_a_late_accept_expires_the_transfer_itself_once(
     admin = await staff(early)
     sender, wallet = await person(early)
     receiver, receiver_wallet = await person(early)
-    await early.core.transfers.deposit(admin, amount="10.00", wallet_id=wallet.id)
+    await early.core.deposits.manual(admin, amount="10.00", wallet_id=wallet.id)
     transaction = await early.core.transfers.create_transfer(
         sender, amount="4.00", recipient=str(receiver_wallet.id)
     )
@@ -256,7 +256,7 @@ async def test_a_late_accept_expires_the_transfer_itself_once(
 
     async def accept() -> None:
         try:
-            await late.core.transfers.act(receiver, transaction.id, "accept")
+            await late.core.transactions.act(receiver, transaction.id, "accept")
         except (Expired, NotPending) as exc:
             outcomes.append(exc.code)
 
@@ -297,7 +297,7 @@ async def test_no_error_escapes_as_anything_but_a_domain_error(wide: Container) 
     admin = await staff(wide)
     people = [await person(wide) for _ in range(4)]
     for _, wallet in people:
-        await core.transfers.deposit(admin, amount="20.00", wallet_id=wallet.id)
+        await core.deposits.manual(admin, amount="20.00", wallet_id=wallet.id)
     rng = random.Random(11)
     created: list[tuple[UUID, Actor, Actor]] = []
 
@@ -315,7 +315,7 @@ async def test_no_error_escapes_as_anything_but_a_domain_error(wide: Container) 
                 who, action = rng.choice(
                     [(recipient, "accept"), (recipient, "reject"), (sender, "cancel")]
                 )
-                await core.transfers.act(who, transaction_id, action)
+                await core.transactions.act(who, transaction_id, action)
             elif kind == "cashout":
                 await core.cashouts.request(actor, amount=f"{rng.randint(1, 500) / 100:.2f}")
         except DomainError:

@@ -415,7 +415,7 @@ async def test_an_email_sent_again_after_a_crash_keeps_its_message_id(
                 f"{staff_name}@example.com", staff_name, PASSWORD, new_phone(), is_staff=True
             )
         )
-        await crashing.core.transfers.deposit(
+        await crashing.core.deposits.manual(
             Actor(staff.id, True), amount="12.50", wallet_id=wallet.id
         )
         queued: list[UUID] = []

@@ -66,7 +66,7 @@ async def test_the_embedded_app_serves_and_runs_its_jobs_in_process(tmp_path: Pa
                     is_staff=True,
                 )
             )
-            await container.core.transfers.deposit(
+            await container.core.deposits.manual(
                 Actor(staff.id, True), amount="9.00", wallet_id=UUID(alice["wallet"]["id"])
             )
             sent = await http.post(

@@ -58,7 +58,7 @@ async def test_events_feed_and_webhooks_work_in_process_on_sqlite(tmp_path: Path
             following = asyncio.create_task(follow())
             await asyncio.sleep(0.05)
             for amount in ("1.00", "2.00"):
-                await core.transfers.deposit(staff, amount=amount, wallet_id=wallet.id)
+                await core.deposits.manual(staff, amount=amount, wallet_id=wallet.id)
             await asyncio.wait_for(following, 10)
             assert [e.type for e in got] == [
                 EventType.TRANSACTION_CREATED,

@@ -97,7 +97,7 @@ async def _apply(h: History, op: tuple[Any, ...]) -> None:
     core, kind = h.core, op[0]
     try:
         if kind == "deposit":
-            done = await core.transfers.deposit(
+            done = await core.deposits.manual(
                 h.staff, amount=f"{op[2] / 100:.2f}", wallet_id=h.wallets[op[1]], description="d"
             )
             h.completed.append(done)  # type: ignore[arg-type]
@@ -111,7 +111,7 @@ async def _apply(h: History, op: tuple[Any, ...]) -> None:
             transaction = h.pending.pop(op[1] % len(h.pending))
             assert transaction.recipient is not None
             actor = next(a for a in h.actors if a.user_id == transaction.recipient.user_id)
-            done = await core.transfers.act(actor, transaction.id, kind)
+            done = await core.transactions.act(actor, transaction.id, kind)
             if done.status is TransactionStatus.COMPLETED:  # type: ignore[union-attr]
                 h.completed.append(done)  # type: ignore[arg-type]
         elif kind == "cashout":

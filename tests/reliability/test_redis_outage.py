@@ -303,7 +303,7 @@ async def test_another_process_never_serves_a_page_made_stale_during_the_outage(
         await stack.proxy.cut()
         try:
             bob_actor = Actor(uuid.UUID(bob.id))
-            await other.core.transfers.act(bob_actor, uuid.UUID(transaction_id), "accept")
+            await other.core.transactions.act(bob_actor, uuid.UUID(transaction_id), "accept")
         finally:
             await stack.proxy.restore()
         # This process reconnects to Redis (its first call after the outage fails and starts

@@ -80,7 +80,7 @@ class World:
         return Person(user, wallet, Actor(user.id, is_staff, user.email))
 
     async def fund(self, wallet_id: UUID, amount: str) -> Transaction:
-        return await self.core.transfers.deposit(
+        return await self.core.deposits.manual(
             self.staff, amount=amount, wallet_id=wallet_id, description="seed"
         )
 

@@ -28,7 +28,7 @@ async def test_a_transfer_and_its_acceptance_are_one_event_each_seen_by_both(
     await world.fund(alice.wallet.id, "10.00")
     before = {e.id for e in await _all(world)}
     sent = await world.core.transfers.create_transfer(alice.actor, amount="4.00", recipient="bob")
-    await world.core.transfers.act(bob.actor, sent.id, "accept")  # type: ignore[union-attr]
+    await world.core.transactions.act(bob.actor, sent.id, "accept")  # type: ignore[union-attr]
 
     new = [e for e in await _all(world) if e.id not in before]
     assert [e.type for e in reversed(new)] == [
@@ -71,7 +71,7 @@ async def test_expiry_and_rejection_and_freeze(world: World) -> None:
     await world.fund(alice.wallet.id, "10.00")
     first = await world.core.transfers.create_transfer(alice.actor, amount="1.00", recipient="bob")
     second = await world.core.transfers.create_transfer(alice.actor, amount="1.00", recipient="bob")
-    await world.core.transfers.act(bob.actor, second.id, "reject")  # type: ignore[union-attr]
+    await world.core.transactions.act(bob.actor, second.id, "reject")  # type: ignore[union-attr]
     world.advance(days=2)
     assert await world.core.expiry.expire_due() == 1
     await world.core.wallets.set_active(world.staff, bob.wallet.id, False)

@@ -221,7 +221,7 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = WalletFrozen if wallet_id in self.frozen else None
         deposit = self.attempt(
             expected,
-            self.core.transfers.deposit(self.staff, amount=text(amount), wallet_id=wallet_id),
+            self.core.deposits.manual(self.staff, amount=text(amount), wallet_id=wallet_id),
         )
         if deposit is not None:
             self._deposited(deposit.id, deposit.debit_account_id, wallet_id, currency, amount)
@@ -345,7 +345,7 @@ class LedgerMachine(RuleBasedStateMachine):
             movement.debit in self.frozen or movement.credit in self.frozen
         ):
             expected = WalletFrozen
-        result = self.attempt(expected, self.core.transfers.act(actor, movement.id, action))
+        result = self.attempt(expected, self.core.transactions.act(actor, movement.id, action))
 
         if expected is Expired:
             self.settle(movement, TransactionStatus.EXPIRED)

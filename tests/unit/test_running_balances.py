@@ -15,7 +15,7 @@ async def test_each_posted_line_carries_the_balance_after_it() -> None:
     bob = await world.register("bob")
     await world.fund(alice.wallet.id, "100.00")
     sent = await world.core.transfers.create_transfer(alice.actor, amount="30.00", recipient="bob")
-    await world.core.transfers.act(bob.actor, sent.id, "accept")
+    await world.core.transactions.act(bob.actor, sent.id, "accept")
     await world.fund(alice.wallet.id, "5.00")
     lines = sorted(
         (e for e in world.storage.state.entries.values() if e.account_id == alice.wallet.id),

@@ -472,7 +472,7 @@ async def test_a_frozen_wallet_cannot_send_receive_or_cash_out(
         world.core.transfers.create_transfer(bob.actor, amount="1.00", recipient="alice"),
         world.core.cashouts.request(alice.actor, amount="1.00"),
         world.fund(alice.wallet.id, "1.00"),
-        world.core.transfers.act(bob.actor, pending.id, "accept"),
+        world.core.transactions.act(bob.actor, pending.id, "accept"),
         world.core.deposits.paysend(ProviderDeposit("ps-frozen", "COMPLETED", alice.phone, "1.00")),
     ]
     for attempt in attempts:
@@ -483,7 +483,7 @@ async def test_a_frozen_wallet_cannot_send_receive_or_cash_out(
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 9000, 1000, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (10000, 10000, 0, 1000)
     # Releasing a hold is still possible: the money goes back to the frozen wallet.
-    rejected = await world.core.transfers.act(bob.actor, pending.id, "reject")
+    rejected = await world.core.transactions.act(bob.actor, pending.id, "reject")
     assert rejected.status is TransactionStatus.REJECTED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
 
@@ -803,7 +803,7 @@ async def test_accept_posts_the_transfer(
     world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     world.advance(hours=1)
-    done = await world.core.transfers.act(bob.actor, pending.id, "accept")
+    done = await world.core.transactions.act(bob.actor, pending.id, "accept")
     assert done.status is TransactionStatus.COMPLETED
     assert done.completed_at == done.updated_at == START + timedelta(hours=1)
     assert amounts(await world.wallet(alice.wallet.id)) == (6000, 6000, 0, 0)
@@ -829,7 +829,7 @@ async def test_reject_and_cancel_release_the_hold(
     status: TransactionStatus,
 ) -> None:
     actor = {"alice": alice, "bob": bob}[who].actor
-    done = await world.core.transfers.act(actor, pending.id, action)
+    done = await world.core.transactions.act(actor, pending.id, action)
     assert done.status is status
     assert done.completed_at is None
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
@@ -852,10 +852,10 @@ async def test_only_the_right_party_may_act(
     ]
     for actor, action in wrong:
         with pytest.raises(NotFound) as caught:
-            await world.core.transfers.act(actor, pending.id, action)
+            await world.core.transactions.act(actor, pending.id, action)
         assert caught.value.code == "not_found"
     with pytest.raises(NotFound):
-        await world.core.transfers.act(bob.actor, uuid4(), "accept")
+        await world.core.transactions.act(bob.actor, uuid4(), "accept")
     with pytest.raises(NotFound):
         await world.core.transactions.get(carol.actor, pending.id)
     assert (await world.transaction(pending.id)).status is TransactionStatus.PENDING
@@ -863,16 +863,16 @@ async def test_only_the_right_party_may_act(
 
 async def test_unknown_action(world: World, bob: Person, pending: Transaction) -> None:
     with pytest.raises(ValidationFailed):
-        await world.core.transfers.act(bob.actor, pending.id, "approve")
+        await world.core.transactions.act(bob.actor, pending.id, "approve")
 
 
 async def test_a_finished_transfer_is_not_pending(
     world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
-    await world.core.transfers.act(bob.actor, pending.id, "accept")
+    await world.core.transactions.act(bob.actor, pending.id, "accept")
     for actor, action in ((bob.actor, "accept"), (bob.actor, "reject"), (alice.actor, "cancel")):
         with pytest.raises(NotPending) as caught:
-            await world.core.transfers.act(actor, pending.id, action)
+            await world.core.transactions.act(actor, pending.id, action)
         assert caught.value.code == "not_pending"
     assert amounts(await world.wallet(bob.wallet.id)) == (4000, 4000, 0, 0)
     assert len(entries_of(world, pending.id)) == 6
@@ -886,14 +886,14 @@ async def test_acting_after_expiry_expires_the_transfer(
     world.clock.advance(pending.expires_at - world.clock.now())  # exactly at expires_at
     actor = alice.actor if action == "cancel" else bob.actor
     with pytest.raises(Expired) as caught:
-        await world.core.transfers.act(actor, pending.id, action)
+        await world.core.transactions.act(actor, pending.id, action)
     assert caught.value.code == "expired"
     expired = await world.transaction(pending.id)
     assert expired.status is TransactionStatus.EXPIRED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     assert amounts(await world.wallet(bob.wallet.id)) == (0, 0, 0, 0)
     with pytest.raises(NotPending):
-        await world.core.transfers.act(actor, pending.id, action)
+        await world.core.transactions.act(actor, pending.id, action)
     assert await world.core.expiry.expire_due() == 0
     assert len(entries_of(world, pending.id)) == 4
     expired_events = [k for k in outbox_kinds(world) if k[0] == NotificationKind.TRANSFER_EXPIRED]
@@ -932,10 +932,10 @@ async def test_racing_actions_change_a_transfer_once(
     world: World, alice: Person, bob: Person, pending: Transaction
 ) -> None:
     results = await asyncio.gather(
-        world.core.transfers.act(bob.actor, pending.id, "accept"),
-        world.core.transfers.act(bob.actor, pending.id, "reject"),
-        world.core.transfers.act(alice.actor, pending.id, "cancel"),
-        world.core.transfers.act(bob.actor, pending.id, "accept"),
+        world.core.transactions.act(bob.actor, pending.id, "accept"),
+        world.core.transactions.act(bob.actor, pending.id, "reject"),
+        world.core.transactions.act(alice.actor, pending.id, "cancel"),
+        world.core.transactions.act(bob.actor, pending.id, "accept"),
         return_exceptions=True,
     )
     winners = [r for r in results if isinstance(r, Transaction)]
@@ -952,7 +952,7 @@ async def test_expiry_racing_an_accept_expires_once(
     world.clock.advance(pending.expires_at - world.clock.now())
     expired, accepted = await asyncio.gather(
         world.core.expiry.expire_due(),
-        world.core.transfers.act(bob.actor, pending.id, "accept"),
+        world.core.transactions.act(bob.actor, pending.id, "accept"),
         return_exceptions=True,
     )
     # Whoever ran first expired it; the other saw it pending-but-due or already expired.
@@ -967,7 +967,7 @@ async def test_expiry_racing_an_accept_expires_once(
 
 
 async def test_staff_deposit(world: World, alice: Person) -> None:
-    deposit = await world.core.transfers.deposit(
+    deposit = await world.core.deposits.manual(
         world.staff, amount="12.34", wallet_id=alice.wallet.id, description="cash at the desk"
     )
     assert deposit.type is TransactionType.DEPOSIT
@@ -987,14 +987,14 @@ async def test_staff_deposit(world: World, alice: Person) -> None:
 
 async def test_deposit_is_staff_only_and_validated(world: World, alice: Person) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await world.core.transfers.deposit(alice.actor, amount="10.00", wallet_id=alice.wallet.id)
+        await world.core.deposits.manual(alice.actor, amount="10.00", wallet_id=alice.wallet.id)
     assert caught.value.code == "forbidden"
     with pytest.raises(NotFound):
-        await world.core.transfers.deposit(world.staff, amount="10.00", wallet_id=uuid4())
+        await world.core.deposits.manual(world.staff, amount="10.00", wallet_id=uuid4())
     with pytest.raises(InvalidAmount):
-        await world.core.transfers.deposit(world.staff, amount="0", wallet_id=alice.wallet.id)
+        await world.core.deposits.manual(world.staff, amount="0", wallet_id=alice.wallet.id)
     with pytest.raises(ValidationFailed):
-        await world.core.transfers.deposit(
+        await world.core.deposits.manual(
             world.staff, amount="1.00", wallet_id=alice.wallet.id, description="x" * 141
         )
     assert amounts(await world.wallet(alice.wallet.id)) == (0, 0, 0, 0)
@@ -1187,8 +1187,8 @@ async def test_cancel_a_cash_out(world: World, alice: Person, bob: Person) -> No
     cashout = await world.core.cashouts.request(alice.actor, amount="30.00")
     for actor, action in ((bob.actor, "cancel"), (alice.actor, "accept"), (alice.actor, "reject")):
         with pytest.raises(NotFound):
-            await world.core.transfers.act(actor, cashout.transaction.id, action)
-    done = await world.core.transfers.act(alice.actor, cashout.transaction.id, "cancel")
+            await world.core.transactions.act(actor, cashout.transaction.id, action)
+    done = await world.core.transactions.act(alice.actor, cashout.transaction.id, "cancel")
     assert done.status is TransactionStatus.CANCELLED
     assert amounts(await world.wallet(alice.wallet.id)) == (10000, 10000, 0, 0)
     with pytest.raises(NotPending):
@@ -1207,7 +1207,7 @@ async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, b
     accepted = await world.core.transfers.create_transfer(
         alice.actor, amount="5.00", recipient="bob"
     )
-    await world.core.transfers.act(bob.actor, accepted.id, "accept")
+    await world.core.transactions.act(bob.actor, accepted.id, "accept")
     cashout = await world.core.cashouts.request(alice.actor, amount="20.00")
     assert await world.core.expiry.expire_due() == 0
 
@@ -1233,7 +1233,7 @@ async def test_expiry_releases_holds_exactly_once(world: World, alice: Person, b
         (NotificationKind.TRANSFER_EXPIRED, bob.user.id),
     ]
     with pytest.raises(NotPending):
-        await world.core.transfers.act(bob.actor, transaction.id, "accept")
+        await world.core.transactions.act(bob.actor, transaction.id, "accept")
 
 
 async def test_expiry_works_in_batches(world: World, alice: Person, bob: Person) -> None:
@@ -1271,8 +1271,8 @@ async def story(world: World, alice: Person, bob: Person, carol: Person) -> dict
     world.advance(minutes=1)
     names["W1"] = (await world.core.cashouts.request(alice.actor, amount="5.00")).transaction
     world.advance(minutes=1)
-    await world.core.transfers.act(bob.actor, names["T1"].id, "accept")
-    await world.core.transfers.act(carol.actor, names["T3"].id, "reject")
+    await world.core.transactions.act(bob.actor, names["T1"].id, "accept")
+    await world.core.transactions.act(carol.actor, names["T3"].id, "reject")
     return names
 
 
@@ -1447,22 +1447,22 @@ async def test_idempotency_first_outcome_then_replay(
     world: World, alice: Person, bob: Person
 ) -> None:
     await world.fund(alice.wallet.id, "100.00")
-    transactions = world.core.transfers
-    transaction = await transactions.create_transfer(
+    transfers = world.core.transfers
+    transaction = await transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
     assert isinstance(transaction, Transaction)
-    replay = await transactions.create_transfer(
+    replay = await transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key()
     )
     assert replay == Replayed(str(transaction.id).encode())
     with pytest.raises(IdempotencyKeyReused) as reused:
-        await transactions.create_transfer(
+        await transfers.create_transfer(
             alice.actor, amount="10.00", recipient="bob", idempotency=key(fingerprint="fp-2")
         )
     assert reused.value.code == "idempotency_key_reused"
     # Keys are scoped: the same key elsewhere is a fresh request.
-    other = await transactions.create_transfer(
+    other = await transfers.create_transfer(
         alice.actor, amount="10.00", recipient="bob", idempotency=key(scope="user:alice:other")
     )
     assert isinstance(other, Transaction) and other.id != transaction.id
@@ -1522,11 +1522,11 @@ async def test_an_expiry_noticed_on_accept_is_kept_with_its_receipt(
     world.advance(days=1)
     accept = key("accept-1", scope="user:bob:transaction-action")
     with pytest.raises(Expired):
-        await world.core.transfers.act(bob.actor, transaction.id, "accept", accept)
+        await world.core.transactions.act(bob.actor, transaction.id, "accept", accept)
     assert (await world.transaction(transaction.id)).status is TransactionStatus.EXPIRED
-    assert await world.core.transfers.act(bob.actor, transaction.id, "accept", accept) == Replayed(
-        b"expired"
-    )
+    assert await world.core.transactions.act(
+        bob.actor, transaction.id, "accept", accept
+    ) == Replayed(b"expired")
 
 
 async def test_receipts_expire_and_are_purged(world: World, alice: Person, bob: Person) -> None:
@@ -1571,18 +1571,18 @@ def test_idempotency_key_format_accepts_printable_ascii() -> None:
 async def test_outbox_sends_the_right_emails_to_the_right_people_once(
     world: World, alice: Person, bob: Person
 ) -> None:
-    transactions, users = world.core.transfers, world.core
+    transfers, users = world.core.transfers, world.core
     await world.fund(alice.wallet.id, "100.00")
-    t1 = await transactions.create_transfer(alice.actor, amount="10.00", recipient="bob")
-    await transactions.act(bob.actor, t1.id, "accept")
-    t2 = await transactions.create_transfer(alice.actor, amount="20.00", recipient="bob")
-    await transactions.act(bob.actor, t2.id, "reject")
-    t3 = await transactions.create_transfer(alice.actor, amount="30.00", recipient="bob")
-    await transactions.act(alice.actor, t3.id, "cancel")
+    t1 = await transfers.create_transfer(alice.actor, amount="10.00", recipient="bob")
+    await world.core.transactions.act(bob.actor, t1.id, "accept")
+    t2 = await transfers.create_transfer(alice.actor, amount="20.00", recipient="bob")
+    await world.core.transactions.act(bob.actor, t2.id, "reject")
+    t3 = await transfers.create_transfer(alice.actor, amount="30.00", recipient="bob")
+    await world.core.transactions.act(alice.actor, t3.id, "cancel")
     c1 = await users.cashouts.request(alice.actor, amount="5.00")
     await users.cashouts.verify(alice.phone, c1.withdrawal_code)
     world.advance(minutes=1)
-    t4 = await transactions.create_transfer(alice.actor, amount="1.00", recipient="bob")
+    t4 = await transfers.create_transfer(alice.actor, amount="1.00", recipient="bob")
     await users.cashouts.request(alice.actor, amount="2.00")
     world.advance(days=1)
     assert await users.expiry.expire_due() == 2
@@ -1713,7 +1713,7 @@ async def test_audit_is_clean_after_a_busy_day_and_reports_balances(
         ProviderDeposit("ps-2", "COMPLETED", bob.phone, "8.00", currency="EUR")
     )
     t = await world.core.transfers.create_transfer(alice.actor, amount="30.00", recipient="bob")
-    await world.core.transfers.act(bob.actor, t.id, "accept")
+    await world.core.transactions.act(bob.actor, t.id, "accept")
     await world.core.transfers.create_transfer(bob.actor, amount="15.00", recipient="alice")
     c = await world.core.cashouts.request(bob.actor, amount="3.00", wallet_id=bob_eur.id)
     await world.core.cashouts.verify(bob.phone, c.withdrawal_code)

@@ -28,6 +28,7 @@ from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.movements import (
     Plan,
     Step,
+    check_description,
     ensure_funds,
     execute,
     new_reference,
@@ -36,7 +37,6 @@ from wallet_core.services.movements import (
     require_active,
 )
 from wallet_core.services.system_accounts import system_account
-from wallet_core.services.transfers import check_description
 from wallet_core.snapshots import CashOutAttempt
 from wallet_core.users import normalize_phone
 

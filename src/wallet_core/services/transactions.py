@@ -1,4 +1,5 @@
-"""Reading transactions: one, or a filtered, ordered, paginated list of them."""
+"""Transactions of every type: reading one, or a filtered, ordered, paginated list of them, and
+acting on a pending one (accept, reject, cancel)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ from wallet_core.queries import (
     sort_key_for,
     transaction_sort_value,
 )
+from wallet_core.services.actions import Action, act_on, may_act
 from wallet_core.services.context import Actor, Context
+from wallet_core.services.idempotency import Idempotency, Replayed
+from wallet_core.services.movements import Plan, execute
 from wallet_core.users import User
 
 
@@ -185,3 +189,26 @@ class TransactionService:
             return Money.parse(raw, unit, allow_zero=True).minor
         except InvalidAmount as exc:
             raise ValidationFailed(exc.message, [FieldError(name, exc.message)]) from exc
+
+    async def act(
+        self,
+        actor: Actor,
+        transaction_id: UUID,
+        action: str,
+        idempotency: Idempotency | None = None,
+    ) -> Transaction | Replayed:
+        """Accept or reject (the recipient), or cancel (the sender), a pending transaction."""
+        if action not in Action.ALL:
+            raise ValidationFailed(
+                "action must be accept, reject or cancel.",
+                [FieldError("action", "one of accept, reject, cancel")],
+            )
+        ctx = self._ctx
+
+        async def decide() -> Plan[Transaction]:
+            state = await ctx.ledger.transaction(transaction_id)
+            if state is None or not may_act(actor, state.transaction, action):
+                raise NotFound("Transaction not found.")
+            return act_on(ctx, state, action)
+
+        return await execute(ctx, idempotency, decide)

@@ -227,7 +227,7 @@ class TransactionsController(Controller):
                     idempotency=idempotency,
                 )
             assert isinstance(data, DepositCreate)
-            return await core.transfers.deposit(
+            return await core.deposits.manual(
                 actor,
                 amount=data.amount,
                 wallet_id=data.wallet_id,
@@ -292,7 +292,7 @@ class TransactionsController(Controller):
         core = container.core
 
         async def run(idempotency: Idempotency | None) -> Transaction | Replayed:
-            return await core.transfers.act(actor, transaction_id, data.action, idempotency)
+            return await core.transactions.act(actor, transaction_id, data.action, idempotency)
 
         def render(result: Transaction) -> tuple[int, msgspec.Struct]:
             return 200, transaction_body(result, core.ctx.currencies)
