@@ -1,6 +1,6 @@
 """Rate limiting: fixed windows aligned to the clock, all of a request's windows counted in ONE
-Redis round trip (a pipeline of INCR and EXPIRE NX per window), shared by every API process; or
-in process memory for the embedded default.
+Redis command (a small script: INCR each window's counter, and give a new counter its expiry),
+shared by every API process; or in process memory for the embedded default.
 
 When Redis cannot be reached the limiter fails OPEN (requests pass, a warning is logged): a
 cache outage must not take payments down, and the limits are abuse protection, not accounting.
@@ -26,6 +26,18 @@ if TYPE_CHECKING:  # the embedded default never imports redis
 log = structlog.get_logger(__name__)
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+#: KEYS: the windows' counters; ARGV: their times to live. Answers the counts, in order. One
+#: command instead of a pipeline of 2 per window: less to pack, send and parse per request.
+HIT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+    counts[i] = count
+end
+return counts
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +107,9 @@ class RedisRateLimiter:
         now = self._clock.now()
         slots = [_slot(w, now, self._namespace) for w in windows]
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, ttl, _ in slots:
-                    pipe.incr(key)
-                    pipe.expire(key, ttl, nx=True)
-                replies = await pipe.execute()
+            counts = await self._redis.eval(
+                HIT_SCRIPT, len(slots), *(s[0] for s in slots), *(s[1] for s in slots)
+            )
         except self._unavailable as exc:
             log.warning("rate_limit.unavailable", error=str(exc))
             self._health.failed()
@@ -107,7 +117,6 @@ class RedisRateLimiter:
                 Decision(True, w.amount, w.amount, s[2])
                 for w, s in zip(windows, slots, strict=True)
             ]
-        counts = replies[0::2]
         return [
             _decide(w, int(count), s[2]) for w, s, count in zip(windows, slots, counts, strict=True)
         ]

@@ -19,6 +19,10 @@ from adapters.redis.client import RedisHealth
 log = structlog.get_logger(__name__)
 
 
+#: INCR every key in one command (a pipeline costs a client-side object and a reply per key).
+INCR_SCRIPT = "for _, key in ipairs(KEYS) do redis.call('INCR', key) end return #KEYS"
+
+
 class RedisCache:
     def __init__(
         self, redis: Redis, health: RedisHealth | None = None, *, cooldown_seconds: float = 2.0
@@ -66,10 +70,7 @@ class RedisCache:
         if not self._available():
             return False
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.incr(key)
-                await pipe.execute()
+            await self._redis.eval(INCR_SCRIPT, len(keys), *keys)
         except (RedisError, OSError) as exc:
             self._failed("incr", exc)
             return False

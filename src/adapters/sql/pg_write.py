@@ -24,10 +24,10 @@ Every value travels as a parameter (arrays, unnested); names come from our own t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, Table
 from sqlalchemy import Column as SqlColumn
@@ -105,8 +105,12 @@ _JSON_COLUMNS = {
 }
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    """Compact JSON text for a ``::jsonb`` parameter (PostgreSQL parses it: any valid form)."""
+    return _encode(data).decode()
 
 
 def _columns(table: Table, rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -116,7 +120,7 @@ def _columns(table: Table, rows: list[dict[str, Any]]) -> list[list[Any]]:
     for row in rows:
         for name in json_columns:
             if row[name] is not None:
-                row[name] = json.dumps(row[name], separators=(",", ":"))
+                row[name] = _json(row[name])
     if not rows:
         return [[] for _ in names]
     return [list(values) for values in zip(*([row[n] for n in names] for row in rows), strict=True)]

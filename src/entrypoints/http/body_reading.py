@@ -33,11 +33,12 @@ class BodyReader:
             # After the body only a disconnect can come (a streaming response waits for it).
             message = await self._receive()
         else:
-            loop = asyncio.get_running_loop()
             if self._deadline is None:
-                self._deadline = loop.time() + self._timeout
+                self._deadline = asyncio.get_running_loop().time() + self._timeout
             try:
-                message = await asyncio.wait_for(self._receive(), self._deadline - loop.time())
+                # ``timeout_at`` rather than ``wait_for``: no extra task per read.
+                async with asyncio.timeout_at(self._deadline):
+                    message = await self._receive()
             except TimeoutError:
                 raise RequestTimeout("The request body did not arrive in time.") from None
         if message["type"] == "http.disconnect":

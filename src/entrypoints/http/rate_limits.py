@@ -51,7 +51,8 @@ def _windows(scope: Scope, settings: Settings) -> list[tuple[str, str, RateLimit
     if isinstance(name, str) and name.startswith("webhook:"):
         return [(name, name.removeprefix("webhook:"), settings.rate_limit_webhook)]
     actor = peek_actor(scope)
-    ip = caller_ip(scope, settings)
+    # The caller's address is only worked out when a window counts by it.
+    ip = caller_ip(scope, settings) if actor is None or name == "registration" else ""
     windows = (
         [("user", str(actor.user_id), settings.rate_limit_user)]
         if actor is not None
