@@ -106,7 +106,7 @@ async def pair(app: Asgi, users: list[dict[str, str]], rng: random.Random) -> No
 async def wal_position(url: str) -> str:
     conn = await asyncpg.connect(dsn(url))
     try:
-        return str(await conn.fetchval("SELECT pg_current_wal_insert_lsn()"))
+        return str(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
     finally:
         await conn.close()
 
@@ -117,7 +117,7 @@ async def wal_since(url: str, position: str) -> int:
     try:
         return int(
             await conn.fetchval(
-                "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)", position
+                "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::text::pg_lsn)", position
             )
         )
     finally:

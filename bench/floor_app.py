@@ -188,7 +188,7 @@ class Floor:
             row = await conn.fetchrow(self.transaction_sql, transaction_id)
             if row is None or row["credit"]["owner_id"] != user:
                 return _problem(404, "No such transaction.")
-            transaction = row["transfer"]
+            transaction = row["transaction"]
             if transaction["status"] != "pending":
                 return _problem(409, "Not pending.")
             uuids, names = self.people(row["debit"], row["credit"])

@@ -70,7 +70,7 @@ def _candidate(rows: list[Any]) -> Candidate | None:
 
 def _state(row: Any) -> TransactionState:
     return TransactionState(
-        mappers.transaction_from_row(row["transfer"]),
+        mappers.transaction_from_row(row["transaction"]),
         mappers.account_from_row(row["debit"]),
         mappers.account_from_row(row["credit"]),
     )
@@ -158,7 +158,7 @@ class AsyncpgLedger:
         self, source: FundingSource, provider_id: str, phone_number: str
     ) -> ProviderDeposit:
         rows = await self._fetch(pg_reads.PROVIDER_DEPOSIT, source.value, provider_id, phone_number)
-        existing = next((r["transfer"] for r in rows if r["role"] == "x"), None)
+        existing = next((r["transaction"] for r in rows if r["role"] == "x"), None)
         if existing is not None:
             return ProviderDeposit(mappers.transaction_from_row(existing), None)
         systems = [mappers.account_from_row(r["account"]) for r in rows if r["role"] == "s"]
@@ -179,7 +179,7 @@ class AsyncpgLedger:
         pending: list[Transaction] = []
         accounts: dict[UUID, Account] = {}
         for row in rows:
-            if row["transfer"] is None:
+            if row["transaction"] is None:
                 continue
             state = _state(row)
             (matches if row["role"] == "m" else pending).append(state.transaction)

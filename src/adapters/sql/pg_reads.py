@@ -1,5 +1,5 @@
 """The money path's reads on PostgreSQL: one query each, whole rows as composite values
-(``t AS transfer``), tagged with the part of the snapshot they belong to."""
+(``t AS transaction``), tagged with the part of the snapshot they belong to."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ WHERE w.id = $1
 """
 
 PROVIDER_DEPOSIT = """
-SELECT 'x' AS role, t AS transfer, NULL::accounts AS account, NULL::uuid AS user_id,
+SELECT 'x' AS role, t AS transaction, NULL::accounts AS account, NULL::uuid AS user_id,
     NULL::text AS username, NULL::boolean AS is_active
 FROM transactions t WHERE t.funding_source = $1 AND t.provider_id = $2
 UNION ALL
@@ -56,7 +56,7 @@ WHERE s.source = $1 AND s.currency IN (
 """
 
 TRANSACTION = """
-SELECT t AS transfer, d AS debit, c AS credit
+SELECT t AS transaction, d AS debit, c AS credit
 FROM transactions t
     JOIN accounts d ON d.id = t.debit_account_id
     JOIN accounts c ON c.id = t.credit_account_id
@@ -64,7 +64,7 @@ WHERE t.id = $1
 """
 
 DUE = """
-SELECT t AS transfer, d AS debit, c AS credit
+SELECT t AS transaction, d AS debit, c AS credit
 FROM transactions t
     JOIN accounts d ON d.id = t.debit_account_id
     JOIN accounts c ON c.id = t.credit_account_id
@@ -87,7 +87,7 @@ found AS (
     WHERE t.status = 'pending' AND t.type = 'withdrawal'
         AND t.debit_account_id IN (SELECT id FROM wallets)
 )
-SELECT (SELECT id FROM owner) AS user_id, f.role, f.t AS transfer, d AS debit, c AS credit
+SELECT (SELECT id FROM owner) AS user_id, f.role, f.t AS transaction, d AS debit, c AS credit
 FROM (SELECT 1) AS one
     LEFT JOIN found f ON true
     LEFT JOIN accounts d ON d.id = (f.t).debit_account_id

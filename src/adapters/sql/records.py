@@ -49,6 +49,15 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+def _only_where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both dialects."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
+#: The metadata of a transaction the client gave none (the metadata index leaves those out).
+EMPTY_METADATA = "'{}'::jsonb"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: dict[Any, Any] = {
@@ -163,7 +172,7 @@ class TransactionRecord(Base):
     # ``metadata`` is the column's name (and the API's); the declarative base reserves the
     # attribute name, so the mapped attribute is ``meta``.
     meta: Mapped[dict[str, str]] = mapped_column("metadata", Payload, default=dict)
-    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transactions.id"), index=True)
+    reverses: Mapped[UUID | None] = mapped_column(ForeignKey("transactions.id"))
     reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -180,7 +189,20 @@ class TransactionRecord(Base):
             "reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"
         ),
         CheckConstraint("(type = 'reversal') = (reverses IS NOT NULL)", name="reversal_reverses"),
-        Index("uq_transactions_source_provider_id", "funding_source", "provider_id", unique=True),
+        # Indexes on values most rows leave empty keep only the rows that have one (a transfer
+        # then writes none of them, on its insert or its accept). Every query using them implies
+        # the condition; the metadata filter states it.
+        Index(
+            "uq_transactions_source_provider_id",
+            "funding_source",
+            "provider_id",
+            unique=True,
+            **_only_where("provider_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_transactions_code_digest", "code_digest", **_only_where("code_digest IS NOT NULL")
+        ),
+        Index("ix_transactions_reverses", "reverses", **_only_where("reverses IS NOT NULL")),
         # Keyset pagination and default ordering (newest first), for staff and per party.
         Index("ix_transactions_created_at_id", "created_at", "id"),
         Index("ix_transactions_sender_created", "sender_user_id", "created_at", "id"),
@@ -195,11 +217,13 @@ class TransactionRecord(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        Index("ix_transactions_code_digest", "code_digest"),
         # ``metadata[key]=value`` filters: containment on PostgreSQL (SQLite scans).
-        Index("ix_transactions_metadata", "metadata", postgresql_using="gin").ddl_if(
-            dialect="postgresql"
-        ),
+        Index(
+            "ix_transactions_metadata",
+            "metadata",
+            postgresql_using="gin",
+            postgresql_where=text(f"metadata <> {EMPTY_METADATA}"),
+        ).ddl_if(dialect="postgresql"),
     )
 
 
@@ -210,7 +234,9 @@ class EntryRecord(Base):
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     transaction_id: Mapped[UUID] = mapped_column(ForeignKey("transactions.id"), index=True)
-    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # No index of its own: every query by account reads posted lines, which
+    # ``ix_entries_account_posted`` holds (and accounts are never deleted).
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
     total: Mapped[str] = mapped_column(String(16))
     delta: Mapped[int] = mapped_column(BigInteger)
     posted_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.sql import mappers
 from adapters.sql.ordering import like_pattern, order_by, seek
+from adapters.sql.records import EMPTY_METADATA
 from adapters.sql.repositories.base import _paged, _Repository, accounts_t, transactions_t
 from wallet_core.errors import AlreadyExists
 from wallet_core.ledger import (
@@ -84,13 +86,15 @@ def _transaction_sort(c: Any) -> dict[str, ColumnElement[Any]]:
 
 
 def _metadata_filter(pairs: Sequence[tuple[str, str]], dialect: str) -> list[ColumnElement[bool]]:
-    """All pairs must match: one JSONB containment on PostgreSQL (the GIN index answers it);
+    """All pairs must match: one JSONB containment on PostgreSQL (the GIN index answers it: it
+    holds the rows with some metadata, which the filter says, as the planner cannot infer it);
     a JSON lookup per key on SQLite (a scan; keys are checked to be plain)."""
     column = transactions_t.c["metadata"]
     if not pairs:
         return []
     if dialect == "postgresql":
-        return [type_coerce(column, postgresql.JSONB()).contains(dict(pairs))]
+        document = type_coerce(column, postgresql.JSONB())
+        return [document.contains(dict(pairs)), document != literal_column(EMPTY_METADATA)]
     return [func.json_extract(column, f'$."{key}"') == value for key, value in pairs]
 
 
