@@ -28,7 +28,6 @@ from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.movements import (
     Plan,
     Step,
-    check_description,
     ensure_funds,
     execute,
     new_reference,
@@ -38,6 +37,7 @@ from wallet_core.services.movements import (
 )
 from wallet_core.services.system_accounts import system_account
 from wallet_core.snapshots import CashOutAttempt
+from wallet_core.text import check_description
 from wallet_core.users import normalize_phone
 
 #: Unambiguous characters: no 0/O, 1/I/L.

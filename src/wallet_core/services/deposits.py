@@ -19,7 +19,6 @@ from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.movements import (
     Plan,
     Step,
-    check_description,
     execute,
     new_reference,
     notification,
@@ -27,6 +26,7 @@ from wallet_core.services.movements import (
     require_active,
 )
 from wallet_core.services.system_accounts import system_account
+from wallet_core.text import check_description
 from wallet_core.users import normalize_phone
 
 COMPLETED = "COMPLETED"

@@ -22,11 +22,9 @@ from uuid import UUID
 from wallet_core.bookings import Booking
 from wallet_core.errors import (
     DomainError,
-    FieldError,
     IdempotencyKeyInProgress,
     InsufficientFunds,
     ServiceUnavailable,
-    ValidationFailed,
     WalletFrozen,
 )
 from wallet_core.events import write_events
@@ -207,16 +205,3 @@ async def execute(
                 return idempotency.replay(stored)
         # REFUSED (or a receipt that expired meanwhile): decide again from a fresh read.
     raise ServiceUnavailable("The wallet is busy; retry shortly.")
-
-
-MAX_DESCRIPTION = 140
-
-
-def check_description(description: str | None) -> str:
-    text = (description or "").strip()
-    if len(text) > MAX_DESCRIPTION:
-        raise ValidationFailed(
-            f"The description has at most {MAX_DESCRIPTION} characters.",
-            [FieldError("description", f"at most {MAX_DESCRIPTION} characters")],
-        )
-    return text

@@ -17,7 +17,6 @@ from wallet_core.services.idempotency import Idempotency, Replayed
 from wallet_core.services.movements import (
     Plan,
     Step,
-    check_description,
     ensure_funds,
     execute,
     new_reference,
@@ -26,6 +25,7 @@ from wallet_core.services.movements import (
     require_active,
 )
 from wallet_core.services.recipients import recipient_query, resolve_pair
+from wallet_core.text import check_description
 
 
 class TransferService:

@@ -18,6 +18,7 @@ from wallet_core.ports import UnitOfWork, WebhookSender
 from wallet_core.queries import Page, page_request, paginate
 from wallet_core.services.context import Actor, Context
 from wallet_core.services.idempotency import Idempotency, Replayed, run_once
+from wallet_core.text import check_description
 from wallet_core.webhooks import (
     MAX_ENDPOINTS_PER_USER,
     ROTATION_OVERLAP,
@@ -29,7 +30,7 @@ from wallet_core.webhooks import (
 )
 
 MAX_URL_LENGTH = 2048
-MAX_DESCRIPTION = 200
+MAX_ENDPOINT_DESCRIPTION = 200
 
 
 def new_secret() -> str:
@@ -96,7 +97,7 @@ class WebhookEndpointService:
         answer back (the same endpoint and secret) instead of a second endpoint."""
         checked = await self._check_url(url)
         types = check_event_types(event_types)
-        text = _description(description)
+        text = check_description(description, MAX_ENDPOINT_DESCRIPTION)
         secret = new_secret()
         now = self._ctx.clock.now()
         endpoint = WebhookEndpoint(
@@ -154,7 +155,7 @@ class WebhookEndpointService:
                 event_types=types or endpoint.event_types,
                 description=endpoint.description
                 if changes.description is None
-                else _description(changes.description),
+                else check_description(changes.description, MAX_ENDPOINT_DESCRIPTION),
                 is_active=endpoint.is_active if changes.is_active is None else changes.is_active,
                 updated_at=self._ctx.clock.now(),
             )
@@ -230,16 +231,6 @@ class WebhookEndpointService:
             return again
 
         return await self._ctx.storage.run(work)
-
-
-def _description(text: str | None) -> str:
-    value = (text or "").strip()
-    if len(value) > MAX_DESCRIPTION:
-        raise ValidationFailed(
-            f"description has at most {MAX_DESCRIPTION} characters.",
-            [FieldError("description", f"at most {MAX_DESCRIPTION} characters")],
-        )
-    return value
 
 
 def _status(text: str | None) -> DeliveryStatus | None:
