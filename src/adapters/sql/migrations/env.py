@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SAWarning
 
 from adapters.sql.engine import create_engine
 from adapters.sql.records import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+# A batch migration on SQLite reflects the tables it rebuilds; SQLAlchemy cannot reflect the
+# expression index on lower(username) and says so on every fresh embedded start. The index is
+# not part of any rebuilt table's copy (it lives on ``users``, which no batch rebuilds), so the
+# warning tells a newcomer nothing.
+warnings.filterwarnings(
+    "ignore", message="Skipped unsupported reflection of expression-based index", category=SAWarning
+)
 
 
 def _sqlite_pragma(connection: Connection, pragma: str) -> list[Any]:
