@@ -1,4 +1,5 @@
-"""Table definitions (``*Record``), separate from the domain objects they store.
+"""The ledger's tables and the sign-in state around them: users, accounts, transactions, entries,
+refresh tokens, session marks and idempotency receipts.
 
 Constraints back up the ledger's invariants in the database too: a wallet's available balance
 never below zero, amounts positive, states and kinds from a closed set, uniqueness where the
@@ -8,70 +9,37 @@ contract promises it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
-from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
-    Date,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
-    Table,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-#: Byte-wise ordering for usernames on Postgres, so ordering matches SQLite and Python.
-Username = String(150).with_variant(String(150, collation="C"), "postgresql")
-Payload = JSON().with_variant(JSONB(), "postgresql")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _only_where(condition: str) -> dict[str, Any]:
-    """A partial index's condition, on both dialects."""
-    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
-
-
-#: The metadata of a transaction the client gave none (the metadata index leaves those out).
-EMPTY_METADATA = "'{}'::jsonb"
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: dict[Any, Any] = {
-        UUID: GUID(),
-        datetime: DateTimeUTC(),
-        date: Date(),
-    }
-
-
-def table_of(record: type[Base]) -> Table:
-    """The ``Table`` behind a record class (typed: ``__table__`` is declared as a FromClause)."""
-    table = record.__table__
-    assert isinstance(table, Table)
-    return table
+from adapters.sql.records.base import (
+    ACCOUNT_KINDS,
+    EMPTY_METADATA,
+    ENTRY_COLUMNS,
+    FUNDING_SOURCES,
+    POSTED_TOTALS,
+    TRANSACTION_STATUSES,
+    TRANSACTION_TYPES,
+    Base,
+    Payload,
+    Username,
+    one_of,
+    only_where,
+)
 
 
 class UserRecord(Base):
@@ -96,14 +64,6 @@ class UserRecord(Base):
     )
 
 
-ACCOUNT_KINDS = ("wallet", "system")
-FUNDING_SOURCES = ("paysend", "blf_atm", "internal", "manual")
-TRANSACTION_TYPES = ("deposit", "withdrawal", "transfer", "reversal")
-TRANSACTION_STATUSES = ("pending", "completed", "rejected", "cancelled", "expired", "failed")
-ENTRY_COLUMNS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-POSTED_TOTALS = ("debits_posted", "credits_posted")
-
-
 class AccountRecord(Base):
     __tablename__ = "accounts"
 
@@ -123,7 +83,7 @@ class AccountRecord(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (
-        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+        CheckConstraint(one_of("kind", ACCOUNT_KINDS), name="kind"),
         CheckConstraint("transaction_count >= 0", name="transfer_count_non_negative"),
         CheckConstraint(
             "(kind = 'wallet' AND owner_id IS NOT NULL AND source IS NULL)"
@@ -180,9 +140,9 @@ class TransactionRecord(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
-        CheckConstraint(_in("type", TRANSACTION_TYPES), name="type"),
-        CheckConstraint(_in("status", TRANSACTION_STATUSES), name="status"),
-        CheckConstraint(_in("funding_source", FUNDING_SOURCES), name="funding_source"),
+        CheckConstraint(one_of("type", TRANSACTION_TYPES), name="type"),
+        CheckConstraint(one_of("status", TRANSACTION_STATUSES), name="status"),
+        CheckConstraint(one_of("funding_source", FUNDING_SOURCES), name="funding_source"),
         CheckConstraint("failed_attempts >= 0", name="attempts_non_negative"),
         # Backs the reversal guard: the reversals of a transaction never exceed it.
         CheckConstraint(
@@ -197,12 +157,12 @@ class TransactionRecord(Base):
             "funding_source",
             "provider_id",
             unique=True,
-            **_only_where("provider_id IS NOT NULL"),
+            **only_where("provider_id IS NOT NULL"),
         ),
         Index(
-            "ix_transactions_code_digest", "code_digest", **_only_where("code_digest IS NOT NULL")
+            "ix_transactions_code_digest", "code_digest", **only_where("code_digest IS NOT NULL")
         ),
-        Index("ix_transactions_reverses", "reverses", **_only_where("reverses IS NOT NULL")),
+        Index("ix_transactions_reverses", "reverses", **only_where("reverses IS NOT NULL")),
         # Keyset pagination and default ordering (newest first), for staff and per party.
         Index("ix_transactions_created_at_id", "created_at", "id"),
         Index("ix_transactions_sender_created", "sender_user_id", "created_at", "id"),
@@ -244,10 +204,10 @@ class EntryRecord(Base):
     balance_after: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
-        CheckConstraint(_in("total", ENTRY_COLUMNS), name="total"),
+        CheckConstraint(one_of("total", ENTRY_COLUMNS), name="total"),
         CheckConstraint("delta <> 0", name="delta_non_zero"),
         CheckConstraint(
-            f"({_in('total', POSTED_TOTALS)}) = (balance_after IS NOT NULL)",
+            f"({one_of('total', POSTED_TOTALS)}) = (balance_after IS NOT NULL)",
             name="balance_after_when_posted",
         ),
         # An account's posted lines by time: a statement page, and the balance at an instant
@@ -301,120 +261,3 @@ class IdempotencyKeyRecord(Base):
     receipt: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
-class OutboxRecord(Base):
-    __tablename__ = "outbox_events"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
-    payload: Mapped[dict[str, str]] = mapped_column(Payload)
-    created_at: Mapped[datetime]
-    dispatched_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        Index(
-            "ix_outbox_events_unsent",
-            "created_at",
-            postgresql_where=text("sent_at IS NULL"),
-            sqlite_where=text("sent_at IS NULL"),
-        ),
-    )
-
-
-class EventRecord(Base):
-    """What integrators are told about; ``(xid, seq)`` is the event's place in commit order
-    (the writing transaction's id, then a sequence within and across transactions)."""
-
-    __tablename__ = "events"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    type: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(Payload)
-    transaction_id: Mapped[UUID | None]
-    wallet_id: Mapped[UUID | None]
-    xid: Mapped[int] = mapped_column(BigInteger)
-    seq: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (
-        Index("ix_events_position", "xid", "seq", unique=True),
-        Index("ix_events_transaction", "transaction_id", "id"),
-    )
-
-
-class EventViewerRecord(Base):
-    """Who may see an event (staff see all): one row per party, so a user's page of events is
-    one index range, at any depth."""
-
-    __tablename__ = "event_viewers"
-
-    user_id: Mapped[UUID] = mapped_column(primary_key=True)
-    event_id: Mapped[UUID] = mapped_column(
-        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
-    )
-
-    __table_args__ = (Index("ix_event_viewers_event_id", "event_id"),)
-
-
-class WebhookEndpointRecord(Base):
-    __tablename__ = "webhook_endpoints"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    url: Mapped[str] = mapped_column(String(2048))
-    event_types: Mapped[list[str]] = mapped_column(Payload)
-    description: Mapped[str] = mapped_column(String(200))
-    is_active: Mapped[bool] = mapped_column(Boolean)
-    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
-    sealed_previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
-    previous_secret_expires_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class WebhookDeliveryRecord(Base):
-    """One event for one endpoint; ``next_attempt_at`` is also the lease of a worker sending it."""
-
-    __tablename__ = "webhook_deliveries"
-
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    endpoint_id: Mapped[UUID] = mapped_column(
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
-    event_id: Mapped[UUID]
-    event_type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer)
-    last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    event_created_at: Mapped[datetime]
-    delivered_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        CheckConstraint(_in("status", ("pending", "succeeded", "failed")), name="status_known"),
-        Index("ix_webhook_deliveries_pair", "endpoint_id", "event_id", unique=True),
-        Index("ix_webhook_deliveries_log", "endpoint_id", "id"),
-        Index(
-            "ix_webhook_deliveries_due",
-            "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
-    )
-
-
-class WebhookCursorRecord(Base):
-    """How far the fan-out of events to deliveries has got (one row)."""
-
-    __tablename__ = "webhook_cursor"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    xid: Mapped[int] = mapped_column(BigInteger)
-    seq: Mapped[int] = mapped_column(BigInteger)
