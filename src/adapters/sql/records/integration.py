@@ -17,11 +17,10 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from adapters.sql.records.base import Base, Payload, one_of
+from adapters.sql.records.base import Base, Payload, one_of, only_where
 
 
 class OutboxRecord(Base):
@@ -41,8 +40,7 @@ class OutboxRecord(Base):
         Index(
             "ix_outbox_events_unsent",
             "created_at",
-            postgresql_where=text("sent_at IS NULL"),
-            sqlite_where=text("sent_at IS NULL"),
+            **only_where("sent_at IS NULL"),
         ),
     )
 
@@ -125,8 +123,7 @@ class WebhookDeliveryRecord(Base):
         Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            **only_where("status = 'pending'"),
         ),
     )
 

@@ -174,8 +174,7 @@ class TransactionRecord(Base):
         Index(
             "ix_transactions_pending_expiry",
             "expires_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            **only_where("status = 'pending'"),
         ),
         # ``metadata[key]=value`` filters: containment on PostgreSQL (SQLite scans).
         Index(
@@ -217,8 +216,7 @@ class EntryRecord(Base):
             "account_id",
             "posted_at",
             postgresql_include=["balance_after"],
-            postgresql_where=text("balance_after IS NOT NULL"),
-            sqlite_where=text("balance_after IS NOT NULL"),
+            **only_where("balance_after IS NOT NULL"),
         ),
     )
 
